@@ -1,0 +1,492 @@
+"""The genotype: the one vocabulary shared by the compiler, the supernet and every search method.
+
+A genotype file (YAML) describes one or more cell types, which cell type each stage of the
+network uses, the op set the op names refer to, network presets per dataset family, and where
+the cell comes from. `load_genotype` validates a file completely before anything is built, so a
+mistake is reported once, with the field that holds it, instead of as a shape error deep inside
+torch. The format is documented in `docs/genotype-schema.md` and, for editors, in
+`zoo/genotype.schema.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .errors import GenotypeError, closest
+
+SCHEMA_VERSION = 1
+PROVENANCE_KINDS = ("exact", "reconstructed", "searched")
+FAMILIES = ("cifar", "imagenet")
+DEFAULT_STAGES = ("normal", "reduce", "normal", "reduce", "normal")
+
+# The first two states of every cell are its inputs (outputs of cells k-2 and k-1);
+# intermediate node i of the file is state i + 2.
+NUM_CELL_INPUTS = 2
+
+
+@dataclass(frozen=True)
+class Edge:
+    op: str
+    input: int
+
+
+@dataclass(frozen=True)
+class CellType:
+    """One cell type. `nodes[i]` holds the edges summed into state `i + 2`."""
+
+    name: str
+    reduction: bool
+    nodes: tuple[tuple[Edge, ...], ...]
+    concat: tuple[int, ...]
+
+    @property
+    def live_states(self) -> tuple[int, ...]:
+        return tuple(i + NUM_CELL_INPUTS for i, edges in enumerate(self.nodes) if edges)
+
+    @property
+    def multiplier(self) -> int:
+        """Output channels of the cell in units of its working width C."""
+        return len(self.concat)
+
+    @property
+    def edges(self) -> tuple[tuple[int, Edge], ...]:
+        """(target state, edge) for every edge, in node order."""
+        return tuple(
+            (i + NUM_CELL_INPUTS, e) for i, node in enumerate(self.nodes) for e in node
+        )
+
+    def op_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, e in self.edges:
+            counts[e.op] = counts.get(e.op, 0) + 1
+        return counts
+
+    def depth(self) -> int:
+        """Longest chain of ops from a cell input to the output (the paper's 'cell depth')."""
+        depth = {0: 0, 1: 0}
+        for target, _ in self.edges:
+            depth.setdefault(target, 0)
+        for i, node in enumerate(self.nodes):
+            if node:
+                depth[i + NUM_CELL_INPUTS] = 1 + max(depth[e.input] for e in node)
+        return max(depth[s] for s in self.concat)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Network size for one dataset family; the paper's headline setting."""
+
+    layers: int
+    channels: int
+    auxiliary: bool = True
+    drop_path: float = 0.2
+    stem_multiplier: int = 3
+
+
+@dataclass(frozen=True)
+class Genotype:
+    name: str
+    cells: Mapping[str, CellType]
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    op_set: str = "darts"
+    op_options: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    title: str = ""
+    source: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=lambda: {"kind": "searched"})
+    published: Mapping[str, Any] = field(default_factory=dict)
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    search: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def normal_types(self) -> tuple[str, ...]:
+        return tuple(s for s in self.stages if not self.cells[s].reduction)
+
+    @property
+    def num_reductions(self) -> int:
+        return sum(1 for s in self.stages if self.cells[s].reduction)
+
+    def preset(self, family: str) -> Preset:
+        if family not in FAMILIES:
+            raise GenotypeError(self.name, "presets", f"unknown family {family!r}",
+                                f"use one of {', '.join(FAMILIES)}")
+        if family in self.presets:
+            return self.presets[family]
+        return DEFAULT_PRESETS[family]
+
+    def cell_plan(self, layers: int) -> list[str]:
+        """Cell type of each of `layers` cells: reductions at L/3, 2L/3 (DARTS), generalized
+        to R reductions at floor(k L / (R + 1))."""
+        reductions = [s for s in self.stages if self.cells[s].reduction]
+        normals = self.normal_types
+        r = len(reductions)
+        positions = [(k * layers) // (r + 1) for k in range(1, r + 1)]
+        plan, block = [], 0
+        for i in range(layers):
+            if i in positions:
+                plan.append(reductions[positions.index(i)])
+                block = positions.index(i) + 1
+            else:
+                plan.append(normals[block])
+        return plan
+
+    def with_options(self, **options: Any) -> "Genotype":
+        return dataclasses.replace(self, op_options={**self.op_options, **options})
+
+
+DEFAULT_PRESETS = {
+    "cifar": Preset(layers=20, channels=36, auxiliary=True, drop_path=0.2),
+    "imagenet": Preset(layers=14, channels=48, auxiliary=True, drop_path=0.0),
+}
+
+
+# --------------------------------------------------------------------------- parsing
+class _Parser:
+    """Turns a parsed YAML mapping into a Genotype, naming the field of every problem."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, path: str, problem: str, fix: str = "") -> GenotypeError:
+        return GenotypeError(self.where, path, problem, fix)
+
+    def expect(self, value: Any, kind: type | tuple, path: str, what: str) -> Any:
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.fail(path, f"expected {what}, got {value!r}")
+        if not isinstance(value, kind):
+            got = type(value).__name__ if value is not None else "nothing"
+            raise self.fail(path, f"expected {what}, got {got}")
+        return value
+
+    def positive_int(self, value: Any, path: str) -> int:
+        self.expect(value, int, path, "a positive whole number")
+        if value <= 0:
+            raise self.fail(path, f"must be a positive whole number, got {value}")
+        return value
+
+    def parse(self, data: Any) -> Genotype:
+        if data is None:
+            raise self.fail("", "the file is empty", "write a genotype; see docs/genotype-schema.md")
+        self.expect(data, dict, "", "a mapping at the top level (name:, cells:, ...)")
+        known = {"schema", "name", "title", "op_set", "op_options", "cells", "stages", "presets",
+                 "source", "provenance", "published", "reference", "search"}
+        for key in data:
+            if key not in known:
+                raise self.fail(str(key), "unknown field", closest(str(key), known))
+        version = data.get("schema", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise self.fail("schema", f"version {version!r} is not supported",
+                            f"this darts-zoo reads schema {SCHEMA_VERSION}")
+        if "name" not in data:
+            raise self.fail("name", "missing", "add `name: my_cell`")
+        name = self.expect(data["name"], str, "name", "a string")
+        op_set = self.expect(data.get("op_set", "darts"), str, "op_set", "a string")
+        op_options = dict(self.expect(data.get("op_options") or {}, dict, "op_options",
+                                      "a mapping of option: value"))
+        if "cells" not in data:
+            raise self.fail("cells", "missing", "add `cells:` with at least a normal and a reduce cell")
+        raw_cells = self.expect(data["cells"], dict, "cells", "a mapping of cell name: cell")
+        cells = {str(n): self.cell(str(n), c) for n, c in raw_cells.items()}
+        stages = self.stages(data.get("stages", list(DEFAULT_STAGES)), cells)
+        presets = {}
+        raw_presets = self.expect(data.get("presets") or {}, dict, "presets", "a mapping")
+        for family, p in raw_presets.items():
+            presets[family] = self.preset(str(family), p)
+        provenance = self.expect(data.get("provenance") or {"kind": "searched"}, dict,
+                                 "provenance", "a mapping with `kind:`")
+        kind = provenance.get("kind")
+        if kind not in PROVENANCE_KINDS:
+            raise self.fail("provenance.kind", f"{kind!r} is not a provenance kind",
+                            f"use one of {', '.join(PROVENANCE_KINDS)}")
+        for key in ("source", "published", "reference", "search"):
+            self.expect(data.get(key) or {}, dict, key, "a mapping")
+        for setting, row in (data.get("reference") or {}).items():
+            self.reference_row(str(setting), row)
+        return Genotype(
+            name=name, cells=cells, stages=stages, op_set=op_set, op_options=op_options,
+            presets=presets, title=str(data.get("title", "")), source=dict(data.get("source") or {}),
+            provenance=dict(provenance), published=dict(data.get("published") or {}),
+            reference=dict(data.get("reference") or {}), search=dict(data.get("search") or {}),
+        )
+
+    def reference_row(self, setting: str, row: Any) -> None:
+        """A count measured on the authors' code: {family, overrides, params_m, macs_m, note}."""
+        path = f"reference.{setting}"
+        self.expect(row, dict, path, "a mapping with params_m:, macs_m:")
+        allowed = ("family", "overrides", "params_m", "macs_m", "note")
+        for key in row:
+            if key not in allowed:
+                raise self.fail(f"{path}.{key}", "unknown field", closest(str(key), allowed))
+        for key in ("params_m", "macs_m"):
+            if key not in row:
+                raise self.fail(f"{path}.{key}", "missing", "give the reference count in millions")
+            self.expect(row[key], (int, float), f"{path}.{key}", "a number")
+        family = row.get("family", setting)
+        if family not in FAMILIES:
+            raise self.fail(f"{path}.family", f"{family!r} is not a dataset family",
+                            f"add `family:` with one of {', '.join(FAMILIES)}")
+        self.expect(row.get("overrides", {}), dict, f"{path}.overrides", "a mapping of keyword: value")
+
+    def cell(self, name: str, raw: Any) -> CellType:
+        path = f"cells.{name}"
+        self.expect(raw, dict, path, "a mapping with reduction:, nodes:, concat:")
+        for key in raw:
+            if key not in ("reduction", "nodes", "concat"):
+                raise self.fail(f"{path}.{key}", "unknown field",
+                                closest(str(key), ("reduction", "nodes", "concat")))
+        reduction = raw.get("reduction", name.startswith("reduce"))
+        self.expect(reduction, bool, f"{path}.reduction", "true or false")
+        if "nodes" not in raw:
+            raise self.fail(f"{path}.nodes", "missing", "list the nodes, each a list of [op, input] edges")
+        raw_nodes = self.expect(raw["nodes"], list, f"{path}.nodes", "a list of nodes")
+        if not raw_nodes:
+            raise self.fail(f"{path}.nodes", "a cell needs at least one node")
+        nodes = []
+        for i, raw_node in enumerate(raw_nodes):
+            state = i + NUM_CELL_INPUTS
+            npath = f"{path}.nodes[{i}]"
+            raw_node = self.expect(raw_node if raw_node is not None else [], list, npath,
+                                   "a list of [op, input] edges")
+            edges = []
+            for k, raw_edge in enumerate(raw_node):
+                edges.append(self.edge(raw_edge, f"{npath}[{k}]", state))
+            nodes.append(tuple(edges))
+        live = {i + NUM_CELL_INPUTS for i, n in enumerate(nodes) if n}
+        if not live:
+            raise self.fail(f"{path}.nodes", "every node is empty", "give at least one node an edge")
+        for i, node in enumerate(nodes):
+            for k, e in enumerate(node):
+                if e.input >= NUM_CELL_INPUTS and e.input not in live:
+                    raise self.fail(f"{path}.nodes[{i}][{k}]",
+                                    f"reads state {e.input}, a node with no edges",
+                                    "give that node edges or read another state")
+        if "concat" in raw:
+            concat = self.expect(raw["concat"], list, f"{path}.concat", "a list of node states")
+            if not concat:
+                raise self.fail(f"{path}.concat", "is empty", "list the states to concatenate, e.g. [2, 3, 4, 5]")
+            for k, s in enumerate(concat):
+                self.expect(s, int, f"{path}.concat[{k}]", "a state index")
+                if s not in live:
+                    valid = sorted(live)
+                    raise self.fail(f"{path}.concat[{k}]", f"state {s} is not a node with edges",
+                                    f"live node states are {valid}")
+            if len(set(concat)) != len(concat):
+                raise self.fail(f"{path}.concat", "lists a state twice", "name each state once")
+            concat = tuple(concat)
+        else:
+            # Omitted: every live intermediate node, the rule of DARTS and of stretchable cells.
+            concat = tuple(sorted(live))
+        return CellType(name=name, reduction=reduction, nodes=tuple(nodes), concat=concat)
+
+    def edge(self, raw: Any, path: str, state: int) -> Edge:
+        if isinstance(raw, dict):
+            if set(raw) != {"op", "input"}:
+                raise self.fail(path, "an edge mapping needs exactly `op:` and `input:`")
+            op, src = raw["op"], raw["input"]
+        elif isinstance(raw, (list, tuple)) and len(raw) == 2:
+            op, src = raw
+        else:
+            raise self.fail(path, f"expected an edge [op, input], got {raw!r}",
+                            "write e.g. [sep_conv_3x3, 1]")
+        self.expect(op, str, f"{path}.op", "an op name")
+        self.expect(src, int, f"{path}.input", "a state index")
+        if src < 0:
+            raise self.fail(f"{path}.input", f"negative input {src}", "inputs are 0, 1 or an earlier node")
+        if src >= state:
+            raise self.fail(f"{path}.input", f"state {state} cannot read state {src}",
+                            f"a node reads the cell inputs 0, 1 or an earlier node (< {state})")
+        return Edge(op=op, input=src)
+
+    def stages(self, raw: Any, cells: dict[str, CellType]) -> tuple[str, ...]:
+        self.expect(raw, list, "stages", "a list of cell names, e.g. [normal, reduce, normal, reduce, normal]")
+        for k, s in enumerate(raw):
+            self.expect(s, str, f"stages[{k}]", "a cell name")
+            if s not in cells:
+                raise self.fail(f"stages[{k}]", f"cell type {s!r} is not defined under cells",
+                                closest(s, cells))
+        if len(raw) % 2 == 0:
+            raise self.fail("stages", f"{len(raw)} entries",
+                            "alternate normal and reduction cell types, starting and ending with a normal one")
+        for k, s in enumerate(raw):
+            want_reduction = k % 2 == 1
+            if cells[s].reduction != want_reduction:
+                kind = "a reduction" if want_reduction else "a normal"
+                raise self.fail(f"stages[{k}]", f"{s!r} is in the place of {kind} cell",
+                                "alternate normal and reduction cell types")
+        return tuple(raw)
+
+    def preset(self, family: str, raw: Any) -> Preset:
+        path = f"presets.{family}"
+        if family not in FAMILIES:
+            raise self.fail(path, "unknown dataset family", closest(family, FAMILIES))
+        self.expect(raw, dict, path, "a mapping with layers:, channels:")
+        fields = {f.name for f in dataclasses.fields(Preset)}
+        for key in raw:
+            if key not in fields:
+                raise self.fail(f"{path}.{key}", "unknown field", closest(str(key), fields))
+        base = DEFAULT_PRESETS[family]
+        values = {**dataclasses.asdict(base), **raw}
+        layers = self.positive_int(values["layers"], f"{path}.layers")
+        channels = self.positive_int(values["channels"], f"{path}.channels")
+        stem = self.positive_int(values["stem_multiplier"], f"{path}.stem_multiplier")
+        self.expect(values["auxiliary"], bool, f"{path}.auxiliary", "true or false")
+        drop = self.expect(values["drop_path"], (int, float), f"{path}.drop_path", "a number")
+        if not 0 <= drop < 1 or math.isnan(drop):
+            raise self.fail(f"{path}.drop_path", f"{drop} is not a probability", "use a value in [0, 1)")
+        return Preset(layers=layers, channels=channels, auxiliary=values["auxiliary"],
+                      drop_path=float(drop), stem_multiplier=stem)
+
+
+def validate_ops(g: Genotype, where: str | None = None) -> None:
+    """Every op name must exist in the genotype's op set (checked after parsing so that
+    op sets registered by plugins are seen)."""
+    from .ops import get_op_set
+
+    where = where or g.name
+    try:
+        ops = get_op_set(g.op_set)
+    except KeyError as e:
+        raise GenotypeError(where, "op_set", str(e.args[0])) from None
+    for cname, cell in g.cells.items():
+        for i, node in enumerate(cell.nodes):
+            for k, e in enumerate(node):
+                if e.op not in ops.names:
+                    raise GenotypeError(where, f"cells.{cname}.nodes[{i}][{k}].op",
+                                        f"unknown op {e.op!r} in op set {g.op_set!r}",
+                                        closest(e.op, ops.names))
+                if e.op == "none":
+                    raise GenotypeError(where, f"cells.{cname}.nodes[{i}][{k}].op",
+                                        "`none` is a search-only op and cannot be compiled",
+                                        "remove the edge")
+    unknown = set(g.op_options) - set(ops.options)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise GenotypeError(where, f"op_options.{name}", f"op set {g.op_set!r} has no option {name!r}",
+                            closest(name, ops.options) if ops.options else "this op set takes no options")
+    ops.check_options(g.op_options, where)
+
+
+def genotype_from_dict(data: Any, where: str = "<genotype>") -> Genotype:
+    g = _Parser(where).parse(data)
+    validate_ops(g, where)
+    return g
+
+
+def load_genotype(path: str | Path) -> Genotype:
+    """Read and fully validate a genotype file; every problem is a one-line GenotypeError."""
+    path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise GenotypeError(where, "", "no such file", "check the path, or `darts-zoo list` for zoo names")
+    if path.is_dir():
+        raise GenotypeError(where, "", "is a directory", "give a .yaml genotype file")
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise GenotypeError(where, "", "is a binary file, not YAML", "give a .yaml genotype file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise GenotypeError(where, "", "is not UTF-8 text", "save the file as UTF-8 YAML") from None
+    if not text.strip():
+        raise GenotypeError(where, "", "the file is empty", "write a genotype; see docs/genotype-schema.md")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GenotypeError(where, at, f"malformed YAML: {problem}",
+                            "fix the YAML syntax at that position") from None
+    return genotype_from_dict(data, where)
+
+
+# --------------------------------------------------------------------------- writing
+class _FlowList(list):
+    """An edge, written on one line as [op, input]."""
+
+
+def _flow_representer(dumper: yaml.SafeDumper, data: _FlowList):
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_FlowList, _flow_representer)
+
+
+def _plain(value: Any) -> Any:
+    """YAML-safe plain data (no numpy or torch scalars, no tuples)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def genotype_to_dict(g: Genotype) -> dict[str, Any]:
+    cells = {}
+    for name, cell in g.cells.items():
+        cells[name] = {
+            "reduction": cell.reduction,
+            "nodes": [[_FlowList([e.op, e.input]) for e in node] for node in cell.nodes],
+            "concat": _FlowList(cell.concat),
+        }
+    out: dict[str, Any] = {"schema": SCHEMA_VERSION, "name": g.name}
+    if g.title:
+        out["title"] = g.title
+    out["op_set"] = g.op_set
+    if g.op_options:
+        out["op_options"] = _plain(g.op_options)
+    out["cells"] = cells
+    out["stages"] = _FlowList(g.stages)
+    if g.presets:
+        out["presets"] = {f: dataclasses.asdict(p) for f, p in g.presets.items()}
+    for key in ("source", "provenance", "published", "reference", "search"):
+        value = getattr(g, key)
+        if value:
+            out[key] = _plain(value)
+    return out
+
+
+def dump_genotype(g: Genotype) -> str:
+    return yaml.dump(genotype_to_dict(g), Dumper=_Dumper, sort_keys=False, width=100)
+
+
+def save_genotype(g: Genotype, path: str | Path) -> Path:
+    """Write atomically: a reader never sees half a file, an interrupted write leaves none."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dump_genotype(g), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def make_genotype(name: str, cells: Mapping[str, tuple[bool, Sequence[Sequence[tuple[str, int]]],
+                                                       Sequence[int] | None]], **kwargs: Any) -> Genotype:
+    """Build and validate a genotype from Python data:
+    cells = {"normal": (False, [[("sep_conv_3x3", 0), ...], ...], concat_or_None), ...}."""
+    raw_cells = {}
+    for cname, (reduction, nodes, concat) in cells.items():
+        raw = {"reduction": reduction, "nodes": [[list(e) for e in node] for node in nodes]}
+        if concat is not None:
+            raw["concat"] = list(concat)
+        raw_cells[cname] = raw
+    data = {"name": name, "cells": raw_cells}
+    for key, value in kwargs.items():
+        if key == "stages":
+            value = list(value)
+        elif key == "presets":
+            value = {f: dataclasses.asdict(p) if isinstance(p, Preset) else dict(p) for f, p in value.items()}
+        data[key] = value
+    return genotype_from_dict(data, where=name)

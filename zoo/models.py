@@ -1,0 +1,192 @@
+"""The zoo: every genotype file under `zoo/genotypes` registered with timm, CIFAR and ImageNet.
+
+    import zoo, timm
+    timm.create_model("pdarts_3b")                       # CIFAR, the paper's 26 layers x 36 channels
+    timm.create_model("pdarts_imagenet", layers=14)      # ImageNet, overrides by keyword
+    timm.create_model("darts_genotype", genotype="my_cell.yaml", num_classes=100)
+    zoo.create_model("my_cell.yaml", family="imagenet")
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+import timm
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+
+from .errors import GenotypeError, HubError, ZooError, closest
+from .genotype import Genotype, genotype_from_dict, load_genotype
+from .network import CIFAR_MEAN, CIFAR_STD, DartsNetwork
+
+# The zoo, in the order the README's table lists it: the thesis and papers' cells, then baselines.
+ZOO_NAMES = (
+    "pdarts_3b", "pdarts_n3_2g", "sharpdarts", "milenas_sc_l8", "milenas_sc_l12", "milenas_sc_l16",
+    "darts_v1", "darts_v2", "pdarts", "pc_darts", "sharpsepconv_darts",
+)
+HUB_ORG = "darts-zoo"
+GenotypeLike = Union[str, Path, Genotype, Mapping[str, Any]]
+
+
+def genotype_dir() -> Path:
+    """Where the zoo's genotype files are: inside the installed package, or `genotypes/` in a
+    source checkout."""
+    try:
+        path = Path(str(resources.files("zoo.genotypes")))
+        if any(path.glob("*.yaml")):
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "genotypes"
+
+
+@functools.lru_cache(maxsize=None)
+def zoo_genotype(name: str) -> Genotype:
+    """The genotype of a zoo model by name (with or without the `_imagenet` suffix)."""
+    base = name[: -len("_imagenet")] if name.endswith("_imagenet") else name
+    if base not in ZOO_NAMES:
+        raise ZooError(f"{name!r} is not a zoo model: {closest(base, ZOO_NAMES)} "
+                       "(`darts-zoo list` shows them all)")
+    return load_genotype(genotype_dir() / f"{base}.yaml")
+
+
+def resolve_genotype(genotype: GenotypeLike) -> Genotype:
+    """A zoo name, a path to a YAML file, a mapping in the file's format, or a Genotype."""
+    if isinstance(genotype, Genotype):
+        return genotype
+    if isinstance(genotype, Mapping):
+        return genotype_from_dict(dict(genotype), where="<genotype mapping>")
+    text = str(genotype)
+    if text.endswith((".yaml", ".yml")) or Path(text).exists():
+        return load_genotype(text)
+    return zoo_genotype(text)
+
+
+def _pretrained_cfg(name: str, family: str, g: Genotype) -> dict[str, Any]:
+    cifar = family == "cifar"
+    model_name = name if cifar else f"{name}_imagenet"
+    first_conv = "stem.0" if cifar else "stem0.0"
+    cfg = dict(
+        hf_hub_id=f"{HUB_ORG}/{model_name}",
+        num_classes=10 if cifar else 1000,
+        input_size=(3, 32, 32) if cifar else (3, 224, 224),
+        pool_size=(8, 8) if cifar else (7, 7),
+        crop_pct=1.0 if cifar else 0.875,
+        interpolation="bilinear" if cifar else "bicubic",
+        mean=CIFAR_MEAN if cifar else IMAGENET_DEFAULT_MEAN,
+        std=CIFAR_STD if cifar else IMAGENET_DEFAULT_STD,
+        first_conv=first_conv,
+        classifier="classifier",
+        license="apache-2.0",
+        paper_ids=g.source.get("arxiv", ""),
+        notes=(g.title,),
+    )
+    if g.source.get("paper"):
+        cfg["paper_name"] = g.source["paper"]
+    return cfg
+
+
+def _tag(family: str) -> str:
+    return "cifar10" if family == "cifar" else "in1k"
+
+
+def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kwargs: Any) -> DartsNetwork:
+    kwargs.setdefault("num_classes", 10 if family == "cifar" else 1000)
+    try:
+        return build_model_with_cfg(
+            DartsNetwork, variant, pretrained,
+            genotype=genotype, family=family,
+            feature_cfg=dict(feature_cls="getter", flatten_sequential=False),
+            **kwargs,
+        )
+    except ZooError:
+        raise
+    except (OSError, ConnectionError, RuntimeError) as e:
+        if not pretrained:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise HubError(
+            f"{variant}: pretrained weights could not be loaded ({type(e).__name__}: {first}); "
+            f"check the network and that hf.co/{HUB_ORG}/{variant} exists, or pass "
+            "pretrained_cfg_overlay=dict(file='model.safetensors') for local weights") from None
+
+
+def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool = False,
+                 **kwargs: Any) -> DartsNetwork:
+    """Build a network from a zoo name, a genotype file, a mapping or a Genotype.
+
+    `family` is `cifar` (32x32 stem) or `imagenet` (224x224 stem); keyword arguments override
+    the genotype's preset (layers, channels, auxiliary, drop_path_rate, op options such as c_mid)
+    and timm's (num_classes, in_chans, global_pool, features_only, ...).
+    """
+    name = str(genotype)
+    if isinstance(genotype, str) and name.endswith("_imagenet") and name[:-9] in ZOO_NAMES:
+        name, family = name[:-9], "imagenet"
+    if isinstance(genotype, str) and name in ZOO_NAMES:
+        model_name = name if family == "cifar" else f"{name}_imagenet"
+        return timm.create_model(model_name, pretrained=pretrained, **kwargs)
+    g = resolve_genotype(genotype)
+    entry = "darts_genotype" if family == "cifar" else "darts_genotype_imagenet"
+    return timm.create_model(entry, pretrained=pretrained, genotype=g, **kwargs)
+
+
+# --------------------------------------------------------------------------- timm registration
+def _make_entrypoint(name: str, family: str):
+    model_name = name if family == "cifar" else f"{name}_imagenet"
+
+    def entrypoint(pretrained: bool = False, **kwargs: Any) -> DartsNetwork:
+        return _build(model_name, zoo_genotype(name), family, pretrained, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = model_name
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f"{name} ({family}): compiled from genotypes/{name}.yaml."
+    return entrypoint
+
+
+def _generic_entrypoint(family: str):
+    model_name = "darts_genotype" if family == "cifar" else "darts_genotype_imagenet"
+
+    def entrypoint(pretrained: bool = False, genotype: GenotypeLike | None = None, **kwargs: Any) -> DartsNetwork:
+        if genotype is None:
+            raise ZooError(f"{model_name} needs genotype=PATH_OR_NAME (a genotype YAML file, a zoo "
+                           "name, or a mapping in the file's format)")
+        return _build(model_name, resolve_genotype(genotype), family, pretrained, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = model_name
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f"Any genotype ({family}): timm.create_model('{model_name}', genotype='cell.yaml')."
+    return entrypoint
+
+
+def _register_all() -> None:
+    cfgs = {}
+    for name in ZOO_NAMES:
+        if not (genotype_dir() / f"{name}.yaml").exists():  # BOOTSTRAP
+            continue
+        g = zoo_genotype(name)
+        for family in ("cifar", "imagenet"):
+            model_name = name if family == "cifar" else f"{name}_imagenet"
+            cfgs[f"{model_name}.{_tag(family)}"] = _pretrained_cfg(name, family, g)
+    for family in ("cifar", "imagenet"):
+        generic = "darts_genotype" if family == "cifar" else "darts_genotype_imagenet"
+        cfg = _pretrained_cfg(generic, family, Genotype(name=generic, cells={}))
+        cfg.pop("hf_hub_id")
+        cfgs[generic] = cfg
+    module = sys.modules[__name__]
+    module.default_cfgs = generate_default_cfgs(cfgs)
+    for name in ZOO_NAMES:
+        if not (genotype_dir() / f"{name}.yaml").exists():  # BOOTSTRAP
+            continue
+        for family in ("cifar", "imagenet"):
+            fn = _make_entrypoint(name, family)
+            setattr(module, fn.__name__, register_model(fn))
+    for family in ("cifar", "imagenet"):
+        fn = _generic_entrypoint(family)
+        setattr(module, fn.__name__, register_model(fn))
+
+
+_register_all()
