@@ -1,0 +1,119 @@
+"""`darts-zoo list`, `show` and `bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .genotype import Genotype
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list the zoo's models")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("show", help="show a genotype: cells, params, MACs, provenance")
+    p.add_argument("model", metavar="NAME|FILE", help="a zoo name (darts-zoo list) or a genotype YAML file")
+    p.add_argument("--family", choices=("cifar", "imagenet"), default=None,
+                   help="network family (default: cifar, or imagenet for *_imagenet names)")
+    p.add_argument("--layers", type=int, default=None)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--draw", metavar="DIR", default=None, help="write a PNG and an SVG of every cell type to DIR")
+    p.add_argument("--yaml", action="store_true", help="print the genotype file as the zoo writes it")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("bench", help="params and MACs of every zoo model beside the reference and published numbers")
+    add_bench_arguments(p)
+    p.set_defaults(handler=cmd_bench)
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", metavar="PATTERN", default=None,
+                   help="comma-separated names or globs, e.g. 'pdarts*,darts_v2' (default: the whole zoo)")
+    p.add_argument("--family", choices=("cifar", "imagenet", "all"), default="all")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .models import ZOO_NAMES, zoo_genotype
+
+    rows = []
+    for name in ZOO_NAMES:
+        g = zoo_genotype(name)
+        cifar = g.preset("cifar")
+        rows.append(dict(name=name, imagenet=f"{name}_imagenet", op_set=g.op_set,
+                         cells=len(g.cells), provenance=g.provenance.get("kind"),
+                         layers=cifar.layers, channels=cifar.channels, title=g.title))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':20s} {'op set':7s} {'cells':5s} {'L x C':7s} {'provenance':13s} title")
+    for r in rows:
+        print(f"{r['name']:20s} {r['op_set']:7s} {r['cells']:<5d} {r['layers']:>2d} x {r['channels']:<3d} "
+              f"{r['provenance']:13s} {r['title']}")
+    print("\nEach is also registered as <name>_imagenet; any genotype file works via "
+          "timm.create_model('darts_genotype', genotype=FILE).")
+    return 0
+
+
+def _describe_cells(g: Genotype) -> list[str]:
+    lines = []
+    for name, cell in g.cells.items():
+        kind = "reduction" if cell.reduction else "normal"
+        lines.append(f"  {name} ({kind}, concat {list(cell.concat)}, depth {cell.depth()}):")
+        for i, node in enumerate(cell.nodes):
+            edges = "  +  ".join(f"{e.op}({e.input})" for e in node) or "(removed: no edges)"
+            lines.append(f"    node {i + 2}: {edges}")
+    return lines
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .benchmarks.counting import count_macs, count_params
+    from .benchmarks.report import INPUT_SIZES
+    from .genotype import dump_genotype
+    from .models import create_model, resolve_genotype
+
+    target = args.model
+    family = args.family
+    if target.endswith("_imagenet") and not target.endswith((".yaml", ".yml")):
+        target, family = target[: -len("_imagenet")], family or "imagenet"
+    family = family or "cifar"
+    g = resolve_genotype(target)
+    if args.yaml:
+        sys.stdout.write(dump_genotype(g))
+        return 0
+    overrides = {k: v for k, v in (("layers", args.layers), ("channels", args.channels)) if v is not None}
+    model = create_model(g, family=family, **overrides)
+    params = count_params(model) / 1e6
+    macs = count_macs(model, INPUT_SIZES[family]) / 1e6
+    print(f"{g.name}: {g.title}" if g.title else g.name)
+    print(f"  op set {g.op_set}{' ' + str(dict(g.op_options)) if g.op_options else ''}; "
+          f"stages {' -> '.join(g.stages)}")
+    print(f"  provenance: {g.provenance.get('kind')}" + (f" — {g.source.get('where')}" if g.source.get("where") else ""))
+    print(*_describe_cells(g), sep="\n")
+    print(f"  network ({family}): {model.layers} layers x {model.channels} channels: "
+          f"{params:.4f}M params (no aux head), {macs:.1f}M MACs (thop)")
+    ref = g.reference.get(family)
+    if ref and not overrides:
+        print(f"  reference (authors' code): {ref['params_m']:.4f}M params, {ref['macs_m']:.1f}M MACs")
+    if args.draw:
+        from .draw import draw_genotype
+
+        for path in draw_genotype(g, args.draw):
+            print(f"  wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmarks.report import build_report, markdown_table, select_models, write_json
+
+    names = select_models(args.models)
+    families = ("cifar", "imagenet") if args.family == "all" else (args.family,)
+    rows = build_report(names, families, progress=not args.no_progress)
+    print(markdown_table(rows))
+    if args.json:
+        print(f"\nwrote {write_json(rows, args.json)}")
+    return 0
