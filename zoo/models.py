@@ -100,7 +100,8 @@ def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kw
         return build_model_with_cfg(
             DartsNetwork, variant, pretrained,
             genotype=genotype, family=family,
-            feature_cfg=dict(feature_cls="getter", flatten_sequential=False),
+            # Feature points: the stem and the last cell of each block (reductions + 2 of them).
+            feature_cfg=dict(feature_cls="getter", out_indices=tuple(range(genotype.num_reductions + 2))),
             **kwargs,
         )
     except ZooError:
