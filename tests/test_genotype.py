@@ -156,3 +156,19 @@ def test_any_number_of_edges_and_nodes():
     assert model(torch.randn(1, 3, 16, 16)).shape == (1, 10)
     # 4 nodes concatenated in the normal cell, 1 in the reduce cell: 4*C -> 1*2C widths chain.
     assert model.cells[0].out_channels == 16 and model.cells[1].out_channels == 8
+
+
+def test_zoo_files_satisfy_the_json_schema():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    schema = json.loads((Path(zoo.__file__).parent / "genotype.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in sorted(zoo.genotype_dir().glob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    bad = yaml.safe_load(GOOD.replace("layers: 5", "layers: -5"))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Union
 
@@ -33,15 +32,11 @@ GenotypeLike = Union[str, Path, Genotype, Mapping[str, Any]]
 
 
 def genotype_dir() -> Path:
-    """Where the zoo's genotype files are: inside the installed package, or `genotypes/` in a
-    source checkout."""
-    try:
-        path = Path(str(resources.files("zoo.genotypes")))
-        if any(path.glob("*.yaml")):
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "genotypes"
+    """Where the zoo's genotype files are: `zoo/genotypes` in an installed wheel, `genotypes/` at
+    the top of a source checkout (an editable install maps the package there)."""
+    package = Path(__file__).resolve().parent
+    installed = package / "genotypes"
+    return installed if installed.is_dir() else package.parent / "genotypes"
 
 
 @functools.lru_cache(maxsize=None)
