@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -38,6 +39,7 @@ class ReportRow:
     published_params_m: Optional[float] = None
     published_macs_m: Optional[float] = None
     published_top1_err: Optional[float] = None
+    build_s: Optional[float] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,7 +74,9 @@ def measure_row(name: str, setting: str, family: str, overrides: dict[str, Any])
     from ..models import create_model, zoo_genotype
 
     g = zoo_genotype(name)
+    start = time.perf_counter()
     model = create_model(name, family=family, **overrides)
+    build_s = time.perf_counter() - start
     ref = g.reference.get(setting, {})
     pub = g.published.get(_published_key(setting), {})
     return ReportRow(
@@ -81,7 +85,7 @@ def measure_row(name: str, setting: str, family: str, overrides: dict[str, Any])
         params_m=count_params(model) / 1e6, macs_m=count_macs(model, INPUT_SIZES[family]) / 1e6,
         reference_params_m=ref.get("params_m"), reference_macs_m=ref.get("macs_m"),
         published_params_m=pub.get("params_m"), published_macs_m=pub.get("macs_m"),
-        published_top1_err=pub.get("top1_err"),
+        published_top1_err=pub.get("top1_err"), build_s=build_s,
     )
 
 
@@ -122,8 +126,8 @@ def _fmt(value: Optional[float], digits: int, signed: bool = False) -> str:
 
 def markdown_table(rows: Iterable[ReportRow]) -> str:
     header = ("| model | setting | L / C | params (M) | ref. | Δ | paper | MACs (M) | ref. | Δ | paper "
-              "| paper top-1 err (%) |")
-    lines = [header, "|" + "---|" * 12]
+              "| paper top-1 err (%) | build (s) |")
+    lines = [header, "|" + "---|" * 13]
     for r in rows:
         lines.append(
             f"| {r.timm_name} | {r.setting} | {r.layers} / {r.channels} "
@@ -131,7 +135,7 @@ def markdown_table(rows: Iterable[ReportRow]) -> str:
             f"| {_fmt(r.diff(r.params_m, r.reference_params_m), 4, True)} | {_fmt(r.published_params_m, 2)} "
             f"| {r.macs_m:.1f} | {_fmt(r.reference_macs_m, 1)} "
             f"| {_fmt(r.diff(r.macs_m, r.reference_macs_m), 1, True)} | {_fmt(r.published_macs_m, 0)} "
-            f"| {_fmt(r.published_top1_err, 2)} |"
+            f"| {_fmt(r.published_top1_err, 2)} | {_fmt(r.build_s, 2)} |"
         )
     return "\n".join(lines)
 
