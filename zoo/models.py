@@ -161,8 +161,6 @@ def _generic_entrypoint(family: str):
 def _register_all() -> None:
     cfgs = {}
     for name in ZOO_NAMES:
-        if not (genotype_dir() / f"{name}.yaml").exists():  # BOOTSTRAP
-            continue
         g = zoo_genotype(name)
         for family in ("cifar", "imagenet"):
             model_name = name if family == "cifar" else f"{name}_imagenet"
@@ -175,8 +173,6 @@ def _register_all() -> None:
     module = sys.modules[__name__]
     module.default_cfgs = generate_default_cfgs(cfgs)
     for name in ZOO_NAMES:
-        if not (genotype_dir() / f"{name}.yaml").exists():  # BOOTSTRAP
-            continue
         for family in ("cifar", "imagenet"):
             fn = _make_entrypoint(name, family)
             setattr(module, fn.__name__, register_model(fn))
