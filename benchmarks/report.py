@@ -121,7 +121,10 @@ def build_report(names: Sequence[str], families: Sequence[str] = ("cifar", "imag
 def _fmt(value: Optional[float], digits: int, signed: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    if signed:
+        # A difference that rounds to zero is shown as 0, not as "-0.0000".
+        return "0" if round(value, digits) == 0 else f"{value:+.{digits}f}"
+    return f"{value:.{digits}f}"
 
 
 def markdown_table(rows: Iterable[ReportRow]) -> str:

@@ -33,7 +33,7 @@ def test_bench_json(tmp_path, capsys):
     path = tmp_path / "report.json"
     assert main(["bench", "--models", "darts_v1", "--family", "cifar", "--json", str(path), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "| darts_v1 | cifar | 20 / 36 | 3.1694 | 3.1694 | +0.0000 |" in out
+    assert "| darts_v1 | cifar | 20 / 36 | 3.1694 | 3.1694 | 0 |" in out
     (row,) = json.loads(path.read_text())["rows"]
     assert row["params_m"] == round(row["params_m"], 12) and abs(row["params_m"] - 3.1694) < 5e-5
     assert abs(row["macs_m"] - 521.0) < 0.05 and row["published_top1_err"] == 3.0
