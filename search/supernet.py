@@ -1,0 +1,322 @@
+"""The supernet: every candidate op on every edge, mixed by softmax weights (seed 000 eq. 3.1).
+
+Ops come from the zoo's op registry built with `affine=False`, pools followed by a non-affine
+BatchNorm, as the DARTS family does, so a derived genotype compiles to exactly the ops that were
+searched. Architecture parameters live per cell type: `alphas[t]` is (num_edges x num_ops), rows in
+`SearchSpace.edge_list` order; `betas[t]` (stretchable spaces only) holds the topology logits of
+`OutputEdgeTopology`. Each edge has its own candidate list (`edge_candidates`), which P-DARTS
+prunes between stages by building the next stage's supernet with fewer ops and more cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from zoo.errors import GenotypeError, ZooError, closest
+from zoo.genotype import NUM_CELL_INPUTS, Genotype
+from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
+
+from .space import SearchSpace
+from .stretchable import OutputEdgeTopology
+
+WEIGHTINGS = ("scalar", "max_w")
+STEMS = ("cifar", "imagenet")
+
+
+class SkipDropout(nn.Module):
+    """Dropout on the identity skip_connect (P-DARTS §3.2.2): its rate is set from outside, per
+    epoch, by `Supernet.set_skip_dropout`; at 0 it is the identity."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p > 0.0 and self.training:
+            return F.dropout(x, self.p, training=True)
+        return x
+
+
+def build_search_op(ops: OpSet, name: str, channels: int, stride: int,
+                    options: Mapping[str, Any]) -> nn.Module:
+    op = ops.build(name, channels, stride, affine=False, **options)
+    if ops.group(name) == "pool":
+        return nn.Sequential(op, nn.BatchNorm2d(channels, affine=False))
+    if is_identity(op):
+        # Only the parameter-free identity gets dropout; the stride-2 skip is a FactorizedReduce.
+        return nn.Sequential(op, SkipDropout())
+    return op
+
+
+class MixedOp(nn.Module):
+    """sum_o w_o * o(x) over the edge's candidate ops."""
+
+    def __init__(self, ops: OpSet, candidates: Sequence[str], channels: int, stride: int,
+                 options: Optional[Mapping[str, Any]] = None):
+        super().__init__()
+        self.candidates = tuple(candidates)
+        self.ops = nn.ModuleList(build_search_op(ops, name, channels, stride, options or {})
+                                 for name in self.candidates)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        out = None
+        for w, op in zip(weights, self.ops):
+            h = w * op(x)
+            out = h if out is None else out + h
+        return out
+
+
+class SearchCell(nn.Module):
+    """A cell with a MixedOp on every edge of the DAG; outputs all intermediate nodes."""
+
+    def __init__(self, space: SearchSpace, cell_type: str, reduction: bool, reduction_prev: bool,
+                 c_prev_prev: int, c_prev: int, c: int, edge_candidates: Sequence[Sequence[str]]):
+        super().__init__()
+        self.cell_type = cell_type
+        self.reduction = reduction
+        self.nodes = space.nodes
+        ops = get_op_set(space.op_set)
+        self.preprocess0 = (FactorizedReduce(c_prev_prev, c, affine=False) if reduction_prev
+                            else ReLUConvBN(c_prev_prev, c, 1, affine=False))
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, affine=False)
+        self.edges = nn.ModuleList()
+        for (target, src), cands in zip(space.edge_list, edge_candidates):
+            stride = 2 if reduction and src < NUM_CELL_INPUTS else 1
+            self.edges.append(MixedOp(ops, cands, c, stride, space.op_options))
+        self.out_channels = space.nodes * c
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        e = 0
+        for _ in range(self.nodes):
+            node = None
+            for src in range(len(states)):
+                h = self.edges[e](states[src], weights[e])
+                node = h if node is None else node + h
+                e += 1
+            states.append(node)
+        return torch.cat(states[NUM_CELL_INPUTS:], dim=1)
+
+
+class Supernet(nn.Module):
+    """The search network: stem, `layers` search cells following `space.cell_plan`, classifier.
+
+    channels, layers      C and the number of cells (DARTS 16 / 8; P-DARTS 16 / 5-11-17)
+    stem                  "cifar" (one 3x3 conv) or "imagenet" (three stride-2 convs, as zoo's network)
+    edge_candidates       {cell_type: [ops of edge e, ...]}; default: space.candidates on every edge
+    weighting             "scalar" (DARTS softmax) or "max_w" (sharpDARTS eq. 3: 1 - max(w) + w)
+    skip_dropout          initial dropout rate after the identity skip_connect (P-DARTS)
+    """
+
+    def __init__(self, space: SearchSpace, channels: int = 16, layers: int = 8, num_classes: int = 10,
+                 in_chans: int = 3, stem: str = "cifar", stem_multiplier: int = 3,
+                 edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
+                 weighting: str = "scalar", skip_dropout: float = 0.0, alpha_init: float = 1e-3):
+        super().__init__()
+        if stem not in STEMS:
+            raise ZooError(f"supernet: unknown stem {stem!r} ({closest(stem, STEMS)})")
+        if weighting not in WEIGHTINGS:
+            raise ZooError(f"supernet: unknown weighting {weighting!r} ({closest(weighting, WEIGHTINGS)})")
+        self.space = space
+        self.channels = channels
+        self.layers = layers
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.stem_kind = stem
+        self.stem_multiplier = stem_multiplier
+        self.weighting = weighting
+        self.plan = tuple(space.check_layers(layers))
+        self.edge_candidates = self._resolve_candidates(edge_candidates)
+
+        c = channels
+        if stem == "imagenet":
+            if c % 2:
+                raise ZooError(f"supernet: the imagenet stem needs an even channel count, got {c}")
+            self.stem0 = nn.Sequential(
+                nn.Conv2d(in_chans, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
+                nn.ReLU(inplace=True), nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c))
+            self.stem1 = nn.Sequential(nn.ReLU(inplace=True),
+                                       nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
+            c_prev_prev, c_prev, reduction_prev = c, c, True
+        else:
+            self.stem = nn.Sequential(nn.Conv2d(in_chans, stem_multiplier * c, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(stem_multiplier * c))
+            c_prev_prev, c_prev, reduction_prev = stem_multiplier * c, stem_multiplier * c, False
+
+        self.cells = nn.ModuleList()
+        c_curr = c
+        for cell_type in self.plan:
+            reduction = space.is_reduction(cell_type)
+            if reduction:
+                c_curr *= 2
+            cell = SearchCell(space, cell_type, reduction, reduction_prev, c_prev_prev, c_prev, c_curr,
+                              self.edge_candidates[cell_type])
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, cell.out_channels
+        self.global_pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+        # Architecture parameters: DARTS initializes them at 1e-3 * N(0, 1), i.e. nearly uniform.
+        width = max(len(c) for cands in self.edge_candidates.values() for c in cands)
+        self.alphas = nn.ParameterDict()
+        self._ragged: dict[str, bool] = {}
+        for t in space.cell_types:
+            self.alphas[t] = nn.Parameter(alpha_init * torch.randn(space.num_edges, width))
+            lengths = torch.tensor([len(c) for c in self.edge_candidates[t]])
+            mask = torch.arange(width)[None, :] < lengths[:, None]
+            self._ragged[t] = not bool(mask.all())
+            self.register_buffer(f"mask_{t}", mask, persistent=False)
+        self.betas = nn.ParameterDict()
+        self.topology: Optional[OutputEdgeTopology] = None
+        if space.stretchable:
+            self.topology = OutputEdgeTopology(space.nodes, out_edges=space.out_edges)
+            for t in space.cell_types:
+                self.betas[t] = nn.Parameter(self.topology.init_betas(alpha_init))
+        self.set_skip_dropout(skip_dropout)
+
+    def _resolve_candidates(self, given: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> dict[str, list[tuple[str, ...]]]:
+        space = self.space
+        ops = get_op_set(space.op_set)
+        out = {}
+        for t in space.cell_types:
+            if given is None or t not in given:
+                out[t] = [tuple(space.candidates)] * space.num_edges
+                continue
+            edges = [tuple(c) for c in given[t]]
+            if len(edges) != space.num_edges:
+                raise ZooError(f"supernet: edge_candidates[{t!r}] has {len(edges)} edges, the space has "
+                               f"{space.num_edges} ({space.nodes} nodes)")
+            for e, cands in enumerate(edges):
+                if not cands:
+                    raise ZooError(f"supernet: edge_candidates[{t!r}][{e}] is empty (keep at least one op)")
+                for name in cands:
+                    if name not in ops.names:
+                        raise GenotypeError("supernet", f"edge_candidates.{t}[{e}]",
+                                            f"unknown op {name!r} in op set {space.op_set!r}",
+                                            closest(name, ops.names))
+            out[t] = edges
+        if given is not None:
+            extra = set(given) - set(space.cell_types)
+            if extra:
+                name = sorted(extra)[0]
+                raise ZooError(f"supernet: edge_candidates names cell type {name!r}, which is not in the "
+                               f"stages ({closest(name, space.cell_types)})")
+        return out
+
+    # ------------------------------------------------------------------ parameters
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return list(self.alphas.values()) + list(self.betas.values())
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    def set_skip_dropout(self, p: float) -> None:
+        self.skip_dropout = float(p)
+        for m in self.modules():
+            if isinstance(m, SkipDropout):
+                m.p = float(p)
+
+    # ------------------------------------------------------------------ weights of the mixed ops
+    def op_weights(self, cell_type: str) -> torch.Tensor:
+        """Softmax of the alphas over each edge's own candidates (num_edges x width; 0 where an
+        edge has fewer candidates than the widest edge)."""
+        a = self.alphas[cell_type]
+        if self._ragged[cell_type]:
+            a = a.masked_fill(~getattr(self, f"mask_{cell_type}"), float("-inf"))
+        return torch.softmax(a, dim=-1)
+
+    def edge_weights(self, cell_type: str) -> torch.Tensor:
+        """What multiplies each op's output in the forward pass: the softmax weights, Max-W
+        reweighted if asked, times the merged topology probability s~(i, j) when stretchable."""
+        w = self.op_weights(cell_type)
+        if self.weighting == "max_w":
+            w = 1.0 - w.max(dim=-1, keepdim=True).values + w
+            if self._ragged[cell_type]:
+                w = w * getattr(self, f"mask_{cell_type}").to(w.dtype)
+        if self.topology is not None:
+            w = w * self.topology.merged(self.betas[cell_type]).unsqueeze(-1)
+        return w
+
+    def edge_scales(self, cell_type: str) -> Optional[torch.Tensor]:
+        """s~(i, j) per edge (stretchable spaces), else None."""
+        if self.topology is None:
+            return None
+        return self.topology.merged(self.betas[cell_type])
+
+    def topology_regularizer(self) -> Optional[torch.Tensor]:
+        """Sum over cell types of r(beta) (seed 004 eq. 14); None without topology variables."""
+        if self.topology is None:
+            return None
+        return sum(self.topology.regularizer(b) for b in self.betas.values())
+
+    # ------------------------------------------------------------------ forward
+    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.stem_kind == "imagenet":
+            s0 = self.stem0(x)
+            return s0, self.stem1(s0)
+        s = self.stem(x)
+        return s, s
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = {t: self.edge_weights(t) for t in self.space.cell_types}
+        s0, s1 = self._stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
+        return self.classifier(torch.flatten(self.global_pool(s1), 1))
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self(x), y)
+
+    # ------------------------------------------------------------------ inspection
+    def arch_weights(self) -> dict[str, list[dict[str, float]]]:
+        """Softmax op weights as plain data: {cell_type: [{op: weight} per edge]} (for logs/plots)."""
+        out = {}
+        with torch.no_grad():
+            for t in self.space.cell_types:
+                w = self.op_weights(t).detach().cpu().tolist()
+                out[t] = [dict(zip(cands, row)) for cands, row in zip(self.edge_candidates[t], w)]
+        return out
+
+    def topology_weights(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Stretchable spaces: {cell_type: {source state: {"3,5": p(code)}}}; empty otherwise."""
+        if self.topology is None:
+            return {}
+        out = {}
+        with torch.no_grad():
+            for t, b in self.betas.items():
+                probs = self.topology.code_probs(b.detach().cpu())
+                out[t] = {str(s): {",".join(map(str, code)) or "-": float(p)
+                                   for code, p in zip(self.topology.codes[s], probs[s].tolist())}
+                          for s in self.topology.sources}
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments as plain data: `Supernet.from_config(net.config())` rebuilds the
+        same architecture (load the state_dict into it to resume)."""
+        return {
+            "space": self.space.to_dict(), "channels": self.channels, "layers": self.layers,
+            "num_classes": self.num_classes, "in_chans": self.in_chans, "stem": self.stem_kind,
+            "stem_multiplier": self.stem_multiplier, "weighting": self.weighting,
+            "skip_dropout": self.skip_dropout,
+            "edge_candidates": {t: [list(c) for c in cands] for t, cands in self.edge_candidates.items()},
+        }
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "Supernet":
+        cfg = dict(cfg)
+        space = SearchSpace.from_dict(cfg.pop("space"))
+        return cls(space, **cfg)
+
+    def genotype(self, rule: str = "standard", max_skips: Optional[int] = None, name: str = "searched",
+                 **kwargs: Any) -> Genotype:
+        """The discrete cell(s): see `discretize.derive_genotype` for the rules."""
+        from .discretize import derive_genotype
+
+        return derive_genotype(self, rule=rule, max_skips=max_skips, name=name, **kwargs)
