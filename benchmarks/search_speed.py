@@ -1,0 +1,165 @@
+"""Speed of one search step at the DARTS search setting: 8 cells, C 16, batch 64, 32x32 inputs.
+
+A step is what the runner does per batch pair: the architecture update (first or second order)
+and the weight update. Images/s counts the weight batch (64 images per step), the way DARTS'
+search throughput is usually quoted. Peak memory: `torch.cuda.max_memory_allocated` on CUDA; on
+CPU the peak resident set of a fresh process running only that configuration, minus its resident
+set before the supernet was built.
+
+    from zoo.benchmarks.search_speed import search_speed, format_speed
+    print(format_speed(search_speed()))          # or: darts-zoo search-bench speed
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import sys
+import time
+from typing import Any, Optional, Sequence
+
+import torch
+
+DARTS_SETTING = dict(layers=8, channels=16, batch_size=64, image_size=32)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _peak_rss_mib() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+
+
+def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int = 2, warmup: int = 1,
+                 layers: int = 8, channels: int = 16, batch_size: int = 64, image_size: int = 32,
+                 amp: bool = False, channels_last: bool = False, threads: Optional[int] = None) -> dict[str, Any]:
+    """Time `steps` full search steps (after `warmup` untimed ones) in this process."""
+    from zoo.search.space import SearchSpace
+    from zoo.search.strategies import make_strategy
+    from zoo.search.supernet import Supernet
+
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    base_rss = _rss_mib()
+    torch.manual_seed(0)
+    net = Supernet(SearchSpace(), channels=channels, layers=layers).to(dev)
+    if channels_last and dev.type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    w = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+    a = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+    strat = make_strategy(strategy, net, w, a)
+    g = torch.Generator().manual_seed(0)
+
+    def batch():
+        x = torch.randn(batch_size, 3, image_size, image_size, generator=g).to(dev)
+        if channels_last and dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, torch.randint(0, 10, (batch_size,), generator=g).to(dev)
+
+    batches = [(batch(), batch()) for _ in range(min(steps + warmup, 4))]
+
+    def run(n):
+        for i in range(n):
+            tb, vb = batches[i % len(batches)]
+            if amp and dev.type == "cuda":
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    strat.step(tb, vb)
+            else:
+                strat.step(tb, vb)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    run(warmup)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    run(steps)
+    elapsed = time.perf_counter() - t0
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2 ** 20
+        name = torch.cuda.get_device_name(dev)
+    else:
+        peak = _peak_rss_mib() - base_rss
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    return {
+        "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp and dev.type == "cuda"),
+        "channels_last": bool(channels_last and dev.type == "cuda"),
+        "layers": layers, "channels": channels, "batch_size": batch_size, "image_size": image_size,
+        "steps": steps, "seconds_per_step": elapsed / steps, "images_per_s": batch_size * steps / elapsed,
+        "peak_memory_mib": peak,
+        "memory_kind": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS increase",
+    }
+
+
+def _child(kwargs, queue):
+    try:
+        queue.put(measure_step(**kwargs))
+    except Exception as e:  # reported back as a row, so one failing setting does not hide the others
+        queue.put({"error": f"{type(e).__name__}: {e}", **kwargs})
+
+
+def _isolated(kwargs: dict) -> dict:
+    """Run one measurement in a fresh process, so CPU peak memory is that configuration's alone."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child, args=(kwargs, queue))
+    p.start()
+    result = queue.get()
+    p.join()
+    return result
+
+
+def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: Optional[int] = None,
+                 strategies: Sequence[str] = ("first_order", "second_order"), isolate: bool = True,
+                 threads: Optional[int] = None, **setting: Any) -> dict[str, Any]:
+    """Rows for CPU always and for CUDA when present (fp32, plus bf16 autocast + channels_last)."""
+    cfg = dict(DARTS_SETTING)
+    cfg.update(setting)
+    if batch_size:
+        cfg["batch_size"] = batch_size
+    devices = ["cpu"]
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        devices.append("cuda")
+    if device == "cpu":
+        devices = ["cpu"]
+    if device == "cuda":
+        devices = [d for d in devices if d == "cuda"]
+    rows = []
+    for dev in devices:
+        variants = [dict(amp=False, channels_last=False)]
+        if dev == "cuda":
+            variants.append(dict(amp=True, channels_last=True))
+        for strategy in strategies:
+            for v in variants:
+                n = steps or (2 if dev == "cpu" else 20)
+                kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
+                              threads=threads or torch.get_num_threads(), **cfg, **v)
+                rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
+    return {"setting": cfg, "torch": torch.__version__, "rows": rows}
+
+
+def format_speed(result: dict[str, Any]) -> str:
+    s = result["setting"]
+    lines = [f"search step, {s['layers']} cells, C {s['channels']}, batch {s['batch_size']}, "
+             f"{s['image_size']}x{s['image_size']} (torch {result['torch']})",
+             "| device | strategy | precision | images/s | s/step | peak memory (MiB) |",
+             "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['device']} | {r['strategy']} | - | error: {r['error']} | | |")
+            continue
+        prec = "bf16 autocast, channels_last" if r["amp"] else "fp32"
+        lines.append(f"| {r['device_name']} | {r['strategy']} | {prec} | {r['images_per_s']:.1f} | "
+                     f"{r['seconds_per_step']:.3f} | {r['peak_memory_mib']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(format_speed(search_speed()))

@@ -1,0 +1,125 @@
+"""Data-parallel search under torchrun.
+
+Each rank draws its own shard of every batch. Gradients of the weights AND of the architecture
+parameters are averaged across ranks right before each optimizer step (`AllReduceOptimizer`), so
+every rank applies the same update and the supernets and alphas stay identical without ever being
+broadcast after the start. This is what DistributedDataParallel does for the weights; it is done at
+the optimizer instead of inside `forward`, because the search strategies call the supernet directly
+and the second-order strategy takes gradients with `torch.autograd.grad`, which DDP's backward
+hooks do not see. BatchNorm running statistics (used only to report validation accuracy) are
+broadcast from rank 0 before every checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_from_env(device_kind: str) -> DistContext:
+    """Join the process group that torchrun describes in the environment (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        backend = "nccl" if device_kind == "cuda" else "gloo"
+        if device_kind == "cuda":
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend=backend)
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
+
+
+def context_from_group() -> DistContext:
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext()
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                       local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+
+
+def average_gradients(params: Iterable[torch.Tensor], world_size: int) -> None:
+    """All-reduce (mean) the .grad of `params` in one flat buffer; parameters without a gradient
+    on this step contribute zeros on every rank, so all ranks agree on which ones are updated."""
+    params = [p for p in params]
+    if not params:
+        return
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    has = torch.tensor([1.0 if p.grad is not None else 0.0 for p in params], device=flat.device)
+    flat = torch.cat([flat, has.to(flat.dtype)])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        avg = flat[offset:offset + n].view_as(g)
+        offset += n
+        p.grad = avg.clone()
+    # A parameter with a gradient on no rank gets none back, as an undistributed step would.
+    present = flat[offset:]
+    for p, h in zip(params, present.tolist()):
+        if h == 0.0:
+            p.grad = None
+
+
+class AllReduceOptimizer:
+    """Wraps an optimizer: `step()` first averages its parameters' gradients across ranks.
+
+    Everything else (param_groups, state, zero_grad, state_dict) is the wrapped optimizer's, so
+    strategies and LR schedulers use it unchanged.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, world_size: int):
+        self.__dict__["_inner"] = optimizer
+        self.__dict__["_world"] = world_size
+
+    def step(self, closure: Optional[callable] = None):
+        params = [p for g in self._inner.param_groups for p in g["params"]]
+        average_gradients(params, self._world)
+        return self._inner.step(closure)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._inner, name, value)
+
+
+def unwrap_optimizer(opt):
+    return opt._inner if isinstance(opt, AllReduceOptimizer) else opt
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    for b in module.buffers():
+        dist.broadcast(b.data, src)
+
+
+def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
+    for p in module.parameters():
+        dist.broadcast(p.data, src)
+
+
+def any_flag(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on some rank (used to stop all ranks on a NaN)."""
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)

@@ -1,0 +1,62 @@
+"""search-bench: search-step speed rows and the searched-vs-random comparison, on tiny settings."""
+
+import json
+import random
+
+import pytest
+import torch
+
+import zoo
+from zoo.benchmarks.search_speed import format_speed, search_speed
+from zoo.benchmarks.search_vs_random import format_comparison, random_genotype, search_vs_random
+from zoo.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_search_speed_rows_for_both_orders():
+    result = search_speed(device="cpu", steps=1, isolate=False, layers=3, channels=4, batch_size=4,
+                          image_size=8)
+    rows = result["rows"]
+    assert [r["strategy"] for r in rows] == ["first_order", "second_order"]
+    for r in rows:
+        assert r["images_per_s"] > 0 and r["seconds_per_step"] > 0 and r["batch_size"] == 4
+        assert r["images_per_s"] == pytest.approx(4 / r["seconds_per_step"])
+    table = format_speed(result)
+    assert table.count("\n") == 4 and "second_order" in table
+
+
+def test_random_genotypes_share_the_searched_space():
+    like = zoo.zoo_genotype("pdarts_3b")
+    rng = random.Random(0)
+    gs = [random_genotype(like, rng, name=f"r{i}") for i in range(5)]
+    assert len({str(g.cells) for g in gs}) == 5
+    for g in gs:
+        assert g.stages == like.stages and set(g.cells) == set(like.cells)
+        for name, cell in g.cells.items():
+            assert cell.reduction == like.cells[name].reduction and len(cell.nodes) == 3
+            for i, node in enumerate(cell.nodes):
+                inputs = [e.input for e in node]
+                assert len(set(inputs)) == 2 and max(inputs) < i + 2
+                assert all(e.op != "none" for e in node)
+
+
+def test_search_vs_random_cli_tiny(tmp_path, capsys):
+    out = tmp_path / "cmp.json"
+    code = main(["search-bench", "random", "--genotype", "pdarts_3b", "--random", "1", "--seeds", "2",
+                 "--epochs", "1", "--train-images", "64", "--device", "cpu", "--json", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "| pdarts_3b | searched |" in table and "| random0 | random |" in table
+    result = json.loads(out.read_text())
+    assert [r["kind"] for r in result["rows"]] == ["searched", "random"]
+    for r in result["rows"]:
+        assert len(r["runs"]) == 2 and all(0 <= a <= 100 for a in r["runs"])
+    assert result["setting"]["test_images"] == 360
+    assert format_comparison(result) == table.strip()
