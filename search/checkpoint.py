@@ -40,6 +40,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode("utf-8"))
 
@@ -127,9 +132,11 @@ class CheckpointStore:
         plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
         tmp = model_path.with_name(model_path.name + ".tmp")
         save_file(plain, str(tmp), metadata={"format": "darts-zoo search checkpoint"})
+        _fsync(tmp)  # on disk before latest.json may point at it
         os.replace(tmp, model_path)
         tmp = state_path.with_name(state_path.name + ".tmp")
         torch.save(state, tmp)
+        _fsync(tmp)
         os.replace(tmp, state_path)
         meta = dict(meta, format=FORMAT,
                     files={"model": model_path.name, "state": state_path.name},

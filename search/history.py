@@ -4,6 +4,8 @@ Each record holds the epoch's losses and accuracies and, per cell type, the soft
 candidate op on every edge together with the op names of that edge (P-DARTS prunes them between
 stages, so the names travel with the weights). The plot has one panel per cell type: the mean
 weight of each op over the edges that still offer it, against the epoch, with stage boundaries.
+Weights are drawn relative to uniform (times the edge's number of candidates), so pruning between
+P-DARTS stages does not swamp the differences within a stage.
 """
 
 from __future__ import annotations
@@ -32,13 +34,17 @@ def softmax_rows(rows: Sequence[Sequence[float]]) -> list[list[float]]:
     return out
 
 
-def op_means(weights: Sequence[Sequence[float]], names: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Mean softmax weight of each op over the edges where it is a candidate."""
+def op_means(weights: Sequence[Sequence[float]], names: Sequence[Sequence[str]],
+             relative: bool = False) -> dict[str, float]:
+    """Mean softmax weight of each op over the edges where it is a candidate; `relative` scales
+    each weight by its edge's number of candidates, so 1 means 'as likely as uniform' whatever
+    P-DARTS has pruned the edge to."""
     total: dict[str, float] = {}
     count: dict[str, int] = {}
     for w_row, n_row in zip(weights, names):
+        scale = len(n_row) if relative else 1
         for w, n in zip(w_row, n_row):
-            total[n] = total.get(n, 0.0) + w
+            total[n] = total.get(n, 0.0) + w * scale
             count[n] = count.get(n, 0) + 1
     return {n: total[n] / count[n] for n in total}
 
@@ -48,7 +54,8 @@ def write_history(path: Path, header: Mapping[str, Any], records: Sequence[Mappi
 
 
 def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = "") -> None:
-    """One panel per cell type: the mean softmax weight of each op against the epoch."""
+    """One panel per cell type: each op's mean softmax weight relative to uniform against the
+    epoch; lines break at P-DARTS stage boundaries, where the candidates are pruned."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -58,7 +65,11 @@ def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = 
     if not records:
         return
     cell_types = list(records[0]["weights"])
-    fig, axes = plt.subplots(1, len(cell_types), figsize=(4.2 * len(cell_types), 3.4), squeeze=False)
+    ncols = min(len(cell_types), 2)
+    nrows = -(-len(cell_types) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(cell_types):]:
+        ax.set_visible(False)
     ops_order: list[str] = []
     for r in records:
         for ct in cell_types:
@@ -70,23 +81,30 @@ def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = 
     xs = [r["global_epoch"] for r in records]
     boundaries = [r["global_epoch"] - 0.5 for prev, r in zip(records, records[1:])
                   if r["stage"] != prev["stage"]]
-    for ax, ct in zip(axes[0], cell_types):
+    for ax, ct in zip(axes.flat, cell_types):
         series: dict[str, list[float]] = {n: [] for n in ops_order}
-        for r in records:
-            means = op_means(r["weights"][ct], r["candidates"][ct])
+        px: list[float] = []
+        for i, r in enumerate(records):
+            if i and r["stage"] != records[i - 1]["stage"]:
+                px.append(r["global_epoch"] - 0.5)  # a gap: no line across the pruning
+                for n in ops_order:
+                    series[n].append(float("nan"))
+            px.append(xs[i])
+            means = op_means(r["weights"][ct], r["candidates"][ct], relative=True)
             for n in ops_order:
                 series[n].append(means.get(n, float("nan")))
         for n in ops_order:
             if any(math.isfinite(v) for v in series[n]):
-                ax.plot(xs, series[n], marker="o", markersize=2.5, linewidth=1.2, label=n, color=colors[n])
+                ax.plot(px, series[n], marker="o", markersize=2.5, linewidth=1.2, label=n, color=colors[n])
+        ax.axhline(1.0, color="0.3", linewidth=0.6)
         for b in boundaries:
             ax.axvline(b, color="0.6", linestyle="--", linewidth=0.8)
         ax.set_title(ct)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.set_ylabel("mean softmax weight")
+        ax.set_ylabel("softmax weight x ops per edge\n(mean over edges; 1 = uniform)", fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    axes[0][ncols - 1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -38,6 +38,10 @@ from .history import finite_or_none, plot_history, softmax_rows, write_history
 from .recipes import Recipe, Stage, apply_overrides, get_recipe
 
 SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
+# The digits preset's supernet is too small for intra-op parallelism to pay: with 2 threads each
+# tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
+# 20-40x slower than with one thread (measured). `threads=` / --threads overrides it.
+DIGITS_CPU_THREADS = 1
 DEFAULT_OUT_DIR = Path("runs") / "search"
 
 
@@ -322,21 +326,22 @@ def run_search(recipe: Union[str, Recipe] = "darts_v1", data: str = "cifar10",
     if epochs is not None:
         user_overrides["epochs"] = epochs
     cfg = apply_overrides(base, user_overrides, data=data)
-    if threads is not None:
-        if threads < 1:
-            raise ZooError(f"--threads {threads}: give a positive number of CPU threads")
-        torch.set_num_threads(threads)
+    if threads is not None and threads < 1:
+        raise ZooError(f"--threads {threads}: give a positive number of CPU threads")
     if resume and restart:
         raise ZooError("--resume and --restart exclude each other: resume continues the checkpoint, "
                        "restart deletes it")
 
-    device_kind = "cuda" if (device in ("auto", "cuda") and torch.cuda.is_available()) or device.startswith("cuda") else "cpu"
+    wants_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    device_kind = "cuda" if wants_cuda else "cpu"
     ctx = ddp.context_from_group()
     if not ctx.enabled:
         ctx = ddp.init_from_env(device_kind)
     dev = _resolve_device(device, ctx)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    if threads is None and data == "digits" and dev.type == "cpu":
+        threads = DIGITS_CPU_THREADS
     if workers is None:
         workers = 0 if dev.type == "cpu" else 4
     if progress is None:
@@ -391,6 +396,9 @@ def run_search(recipe: Union[str, Recipe] = "darts_v1", data: str = "cifar10",
         log_file.write(line + "\n")
         log_file.flush()
 
+    threads_before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         if fresh_note:
             emit(fresh_note)
@@ -403,6 +411,7 @@ def run_search(recipe: Union[str, Recipe] = "darts_v1", data: str = "cifar10",
     finally:
         if log_file is not None:
             log_file.close()
+        torch.set_num_threads(threads_before)
 
 
 def _search(cfg, base, user_overrides, data, data_dir, download, seed, paths, store, ckpt, settings,
@@ -412,8 +421,18 @@ def _search(cfg, base, user_overrides, data, data_dir, download, seed, paths, st
 
     _seed_everything(seed)
     if dataset is None:
-        dataset = load_dataset(data, "train", data_dir, transform=build_transform(data, train=True),
-                               download=download)
+        def load(fetch: bool):
+            return load_dataset(data, "train", data_dir, transform=build_transform(data, train=True),
+                                download=fetch)
+
+        if ctx.enabled and download:
+            # One rank downloads; the others read what it wrote.
+            dataset = load(True) if ctx.is_main else None
+            torch.distributed.barrier()
+            if dataset is None:
+                dataset = load(False)
+        else:
+            dataset = load(download)
     w_idx, a_idx = split_indices(len(dataset), cfg.train_fraction, seed, cfg.subset)
     per_rank_batch = max(2, cfg.batch_size // ctx.world_size)
     plan = cfg.stage_plan()
