@@ -8,7 +8,7 @@ import torch
 
 import zoo
 from zoo.benchmarks.search_speed import format_speed, search_speed
-from zoo.benchmarks.search_vs_random import format_comparison, random_genotype, search_vs_random
+from zoo.benchmarks.search_vs_random import format_comparison, random_genotype
 from zoo.cli import main
 
 
