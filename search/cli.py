@@ -67,7 +67,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (log lines only)")
     group = p.add_argument_group("recipe overrides")
     for flag, field, kind, text in _OVERRIDES:
-        group.add_argument(flag, dest=f"override_{field}", type=kind, default=None, help=text)
+        group.add_argument(flag, dest=f"override_{field}", type=kind, default=None, help=text,
+                           metavar=flag.lstrip("-").upper().replace("-", "_"))
     p.set_defaults(handler=_search)
 
     b = subparsers.add_parser(
