@@ -149,12 +149,12 @@ RECIPES: dict[str, Recipe] = {
         warmup_epochs=10, rule="grouping", max_skips=None, eval_drop_path=0.3,
         digits=dict(_DIGITS_STAGED, stage_layers=(5, 5, 8))),
     "milenas_sc": Recipe(
-        name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=7,
+        name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=6,
         candidates=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                     "dil_conv_3x3", "dil_conv_5x5"),
         source=("MiLeNAS-SC (Huang et al., 'Stretchable Cells Help DARTS Search Better', seed 004): "
                 "stretchable cells (topology variables beta, passive-aggressive regularizer lambda 10), "
-                "N = 9 nodes (2 inputs, 7 intermediate), DARTS ops without `none`, MiLeNAS mixed-level update (alpha, beta on L_train + "
+                "N = 9 nodes counted as DARTS counts its 7 (2 inputs, 6 intermediate, the output), as the zoo's milenas_sc_l* files do; DARTS ops without `none`, MiLeNAS mixed-level update (alpha, beta on L_train + "
                 "lambda' L_val, lambda' 1, first order), 8 cells (L8; --layers 12/16 for L12/L16), "
                 "50 epochs, batch 64, other settings DARTS'; evaluated at the search depth"),
         strategy_kwargs={"lam": 1.0, "topology_reg": 10.0},

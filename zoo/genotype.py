@@ -427,7 +427,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        items = [_plain(v) for v in value]
+        # A row of numbers or names (e.g. one edge's alphas) stays on one line.
+        flat = all(isinstance(v, (int, float, str, bool)) or v is None for v in items)
+        return _FlowList(items) if flat and items else items
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
