@@ -1,0 +1,469 @@
+"""Train a zoo network from scratch with its paper's recipe.
+
+    metrics = train("pdarts_3b", "cifar10", data_dir="data")          # 1000 epochs, as the thesis
+    metrics = train("pdarts_3b", "digits")                             # the reduced digits preset
+    Trainer("my_cell.yaml", "cifar10", epochs=10, out="runs/x").fit()
+
+DARTS' evaluation protocol: SGD with a per-epoch schedule, auxiliary loss from the last reduction
+cell, drop path ramped linearly with the epoch, gradient clipping. The run directory holds
+model.safetensors (with the build arguments in its header), metrics.json, log.jsonl (one record
+per epoch), curves.png and checkpoints/ (rewritten every epoch; `resume=True` continues exactly).
+Under torchrun (WORLD_SIZE > 1) it trains data-parallel and only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+import zoo
+from zoo.errors import CheckpointError, ZooError
+
+from .checkpoint import RunCheckpoint, load_into, save_weights, write_json, write_text
+from .counting import count_macs, count_params
+from .data import build_transform, dataset_info, load_dataset
+from .evaluate import batches, pick_device, run_eval, topk_correct
+from .recipes import Recipe, default_recipe, get_recipe, make_scheduler
+
+RUN_FILES = ("model.safetensors", "metrics.json", "log.jsonl", "curves.png")
+
+
+class TrainForward(nn.Module):
+    """`forward` = the network's forward_train, so DDP (which hooks `forward` only) and
+    torch.compile see the auxiliary branch."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        return self.net.forward_train(x)
+
+
+# --------------------------------------------------------------------------- distributed
+@dataclasses.dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world == 1:
+            return t
+        buf = t.to(torch.float64)
+        if dist.get_backend() == "nccl":
+            buf = buf.cuda()
+        dist.all_reduce(buf)
+        return buf.cpu()
+
+    def gather(self, obj: Any) -> list[Any]:
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+
+def init_distributed(device: torch.device) -> Dist:
+    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; join its process group (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    owns = False
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(local)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
+        owns = True
+    return Dist(rank, world, local, owns)
+
+
+# --------------------------------------------------------------------------- RNG state
+def rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- the run
+def default_run_dir(model: str, data: str, recipe: str, seed: int) -> Path:
+    stem = Path(model).stem if str(model).endswith((".yaml", ".yml")) else str(model)
+    return Path("runs") / f"{stem}-{data}-{recipe}-s{seed}"
+
+
+class Trainer:
+    """One training run; `fit()` returns metrics.json's content. Arguments left None take the
+    recipe's value (the model's paper's recipe unless `recipe` names another)."""
+
+    def __init__(self, model: str, data: str, *, data_dir: Optional[Union[str, Path]] = None,
+                 recipe: Optional[str] = None, epochs: Optional[int] = None, batch_size: Optional[int] = None,
+                 lr: Optional[float] = None, out: Optional[Union[str, Path]] = None, resume: bool = False,
+                 seed: int = 0, download: bool = False, device: Optional[str] = None, workers: int = 0,
+                 amp: bool = False, channels_last: bool = False, compile: bool = False,
+                 ema: Optional[float] = None, layers: Optional[int] = None, channels: Optional[int] = None,
+                 limit_train: Optional[int] = None, limit_test: Optional[int] = None,
+                 progress: bool = True, log: Callable[[str], None] = print):
+        self.info = dataset_info(data)
+        self.data, self.data_dir, self.download = data, data_dir, download
+        self.model_name = str(model)
+        base = get_recipe(recipe) if recipe else default_recipe(self.model_name, data)
+        changes = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, ema_decay=ema).items()
+                   if v is not None}
+        if changes.get("epochs", 1) < 1 or changes.get("batch_size", 1) < 1:
+            raise ZooError("--epochs and --batch-size must be at least 1")
+        self.recipe: Recipe = dataclasses.replace(base, **changes)
+        model_args = {**self.recipe.model, **{k: v for k, v in dict(layers=layers, channels=channels).items()
+                                              if v is not None}}
+        self.model_args: dict[str, Any] = dict(
+            family=self.info.family, num_classes=self.info.num_classes, auxiliary=self.recipe.auxiliary_weight > 0,
+            **model_args)
+        if self.recipe.drop_path is not None:
+            self.model_args["drop_path_rate"] = self.recipe.drop_path
+        self.seed, self.resume = seed, resume
+        self.limit_train, self.limit_test = limit_train, limit_test
+        self.device = pick_device(device)
+        self.workers, self.progress, self.log = workers, progress, log
+        cuda = self.device.type == "cuda"
+        for flag, on in (("--amp", amp), ("--channels-last", channels_last), ("--compile", compile)):
+            if on and not cuda:
+                log(f"note: {flag} applies on CUDA only; ignored on {self.device.type}")
+        self.amp, self.channels_last, self.compile = amp and cuda, channels_last and cuda, compile and cuda
+        self.run_dir = Path(out) if out else default_run_dir(self.model_name, data, self.recipe.name, seed)
+        self.model: Optional[nn.Module] = None
+
+    # ------------------------------------------------------------------ pieces
+    def config(self) -> dict[str, Any]:
+        """What a checkpoint must agree with to be resumed."""
+        return {"model": self.model_name, "data": self.info.name, "recipe": self.recipe.to_dict(),
+                "model_args": self.model_args, "seed": self.seed,
+                "limit_train": self.limit_train, "limit_test": self.limit_test}
+
+    def _loaders(self, d: Dist) -> tuple[DataLoader, DataLoader]:
+        r = self.recipe
+        train_tf = build_transform(self.data, True, cutout=r.cutout, autoaugment=r.autoaugment)
+        train_set = load_dataset(self.data, "train", self.data_dir, transform=train_tf, download=self.download)
+        test_set = load_dataset(self.data, "test", self.data_dir, download=self.download)
+        if self.limit_train is not None:
+            pick = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))
+            train_set = Subset(train_set, pick[: self.limit_train].tolist())
+        if self.limit_test is not None:
+            test_set = Subset(test_set, range(min(self.limit_test, len(test_set))))
+        if d.world > 1:
+            test_set = Subset(test_set, range(d.rank, len(test_set), d.world))  # no padding duplicates
+        pin = self.device.type == "cuda"
+        per_rank = max(1, r.batch_size // d.world)
+        if d.world > 1:
+            self._sampler = DistributedSampler(train_set, d.world, d.rank, shuffle=True, seed=self.seed)
+            train = DataLoader(train_set, per_rank, sampler=self._sampler, num_workers=self.workers,
+                               pin_memory=pin, drop_last=True)
+        else:
+            self._sampler = None
+            self._shuffle = torch.Generator()
+            train = DataLoader(train_set, per_rank, shuffle=True, generator=self._shuffle,
+                               num_workers=self.workers, pin_memory=pin, drop_last=True)
+        if len(train) == 0:
+            raise ZooError(f"{self.data}: {len(train_set)} training images make no full batch of {per_rank}; "
+                           "lower --batch-size")
+        test = DataLoader(test_set, max(per_rank, 128), shuffle=False, num_workers=self.workers, pin_memory=pin)
+        return train, test
+
+    def _set_epoch(self, epoch: int) -> None:
+        # The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        if self._sampler is not None:
+            self._sampler.set_epoch(epoch)
+        else:
+            self._shuffle.manual_seed(self.seed * 1_000_003 + epoch)
+
+    def _train_epoch(self, forward: nn.Module, optimizer, criterion, loader, ema, d: Dist, epoch: int):
+        net, r = self.model, self.recipe
+        net.train()
+        sums = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, images, batches
+        bar = None
+        if self.progress and d.main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, file=sys.stderr,
+                       dynamic_ncols=True)
+        params = [p for p in net.parameters() if p.requires_grad]
+        for x, y in batches(loader):
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits, aux = forward(x)
+                loss = criterion(logits.float(), y)
+                if aux is not None:
+                    loss = loss + r.auxiliary_weight * criterion(aux.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if r.grad_clip > 0:
+                nn.utils.clip_grad_norm_(params, r.grad_clip)
+            optimizer.step()
+            if ema is not None:
+                ema.update(net)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ZooError(f"training diverged at epoch {epoch + 1} (loss {value}); lower the learning "
+                               "rate (--lr) or check the data")
+            sums += torch.tensor([value * len(y), topk_correct(logits.detach(), y, (1,))[0], len(y), 1],
+                                 dtype=torch.float64)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.3f}")
+        if bar is not None:
+            bar.close()
+        sums = d.sum(sums)
+        return {"train_loss": float(sums[0] / sums[2]), "train_top1": float(100 * sums[1] / sums[2]),
+                "train_images": int(sums[2])}
+
+    def _curves(self, history: list[dict[str, Any]]) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ep = [h["epoch"] for h in history]
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+        axes[0].plot(ep, [h["train_loss"] for h in history], label="train")
+        axes[0].plot(ep, [h["test_loss"] for h in history], label="test")
+        axes[0].set_title("loss")
+        axes[1].plot(ep, [h["train_top1"] for h in history], label="train top-1")
+        axes[1].plot(ep, [h["test_top1"] for h in history], label="test top-1")
+        axes[1].plot(ep, [h["test_top5"] for h in history], label="test top-5", linestyle=":")
+        axes[1].set_title("accuracy (%)")
+        axes[2].plot(ep, [h["lr"] for h in history])
+        axes[2].set_title("learning rate")
+        for ax in axes:
+            ax.set_xlabel("epoch")
+            ax.grid(alpha=0.3)
+        axes[0].legend()
+        axes[1].legend()
+        fig.suptitle(f"{self.model_name} on {self.data} ({self.recipe.name})")
+        fig.tight_layout()
+        path = self.run_dir / "curves.png"
+        tmp = path.with_name(path.name + ".tmp")
+        fig.savefig(tmp, format="png", dpi=90)
+        plt.close(fig)
+        os.replace(tmp, path)
+
+    def _metrics(self, history, params, macs, wall, complete) -> dict[str, Any]:
+        last = history[-1] if history else {}
+        best = max(history, key=lambda h: h["test_top1"]) if history else {}
+        return {
+            "model": self.model_name, "data": self.info.name, "complete": complete,
+            "epochs": self.recipe.epochs, "epochs_done": len(history),
+            "top1": last.get("test_top1"), "top5": last.get("test_top5"),
+            "best_top1": best.get("test_top1"), "best_top5": best.get("test_top5"), "best_epoch": best.get("epoch"),
+            "params": params, "params_m": round(params / 1e6, 4), "macs": macs, "macs_m": round(macs / 1e6, 1),
+            "train_images_per_s": round(float(np.mean([h["images_per_s"] for h in history])), 1) if history else None,
+            "wall_s": round(wall, 1), "seed": self.seed, "model_args": self.model_args,
+            "test_images": last.get("test_n"), "weights": "ema" if self.recipe.ema_decay > 0 else "model",
+            "recipe": self.recipe.to_dict(), "limit_train": self.limit_train, "limit_test": self.limit_test,
+        }
+
+    # ------------------------------------------------------------------ main
+    def fit(self) -> dict[str, Any]:
+        d = init_distributed(self.device)
+        if self.device.type == "cuda" and d.world > 1:
+            self.device = torch.device("cuda", d.local_rank)
+        try:
+            return self._fit(d)
+        finally:
+            if d.owns_group:
+                dist.destroy_process_group()
+
+    def _fit(self, d: Dist) -> dict[str, Any]:
+        r = self.recipe
+        ckpt = RunCheckpoint(self.run_dir)
+        resumed = None
+        if ckpt.exists():
+            if not self.resume:
+                raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to continue it or "
+                                      "--out NEW_DIR")
+            resumed = ckpt.load()  # checked before any work: a mismatch fails at once
+            self._check_config(resumed[1].get("config", {}))
+        elif self.resume and d.main:
+            self.log(f"note: nothing to resume in {self.run_dir}; starting a new run")
+        train_loader, test_loader = self._loaders(d)  # a missing dataset fails before any other work
+        seed_everything(self.seed)  # the same initial weights on every rank
+        args = dict(self.model_args)
+        family = args.pop("family")
+        net = zoo.create_model(self.model_name, family=family, **args)
+        self.model = net
+        params = count_params(net)
+        macs = count_macs(net, self.info.input_size)
+        net.to(self.device)
+        if self.channels_last:
+            net.to(memory_format=torch.channels_last)
+        seed_everything(self.seed + d.rank)  # independent augmentation and drop-path masks per rank
+        optimizer = torch.optim.SGD(net.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
+        scheduler = make_scheduler(optimizer, r, r.epochs)
+        criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
+        ema = None
+        if r.ema_decay > 0:
+            from timm.utils import ModelEmaV3
+
+            ema = ModelEmaV3(net, decay=r.ema_decay)
+        history: list[dict[str, Any]] = []
+        start_epoch, wall_before = 0, 0.0
+        if resumed is not None:
+            history, start_epoch, wall_before = self._restore(resumed, ckpt, net, ema, optimizer, scheduler, d)
+        forward: nn.Module = TrainForward(net)
+        if d.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            forward = DistributedDataParallel(forward, device_ids=[d.local_rank] if self.device.type == "cuda" else None)
+        eval_net: nn.Module = net
+        if self.compile:
+            forward = torch.compile(forward)
+            eval_net = torch.compile(net)
+        n_test = self._test_size(test_loader, d)  # a collective: every rank calls it
+        if d.main:
+            self._warn_if_cpu_busy()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.log(f"training {self.model_name} on {self.info.name} with recipe {r.name}: {r.epochs} epochs, "
+                     f"batch {r.batch_size}, {params / 1e6:.3f}M params, {macs / 1e6:.1f}M MACs, "
+                     f"{len(train_loader.dataset)} train / {n_test} test images, "
+                     f"{self.device.type}{f' x{d.world}' if d.world > 1 else ''} -> {self.run_dir}")
+        start_time = time.perf_counter()
+        max_rate = net.drop_path_rate
+        for epoch in range(start_epoch, r.epochs):
+            self._set_epoch(epoch)
+            net.set_drop_path(max_rate * epoch / r.epochs)  # DARTS: drop_path_prob * epoch / epochs
+            lr = optimizer.param_groups[0]["lr"]
+            t0 = time.perf_counter()
+            stats = self._train_epoch(forward, optimizer, criterion, train_loader, ema, d, epoch)
+            train_s = time.perf_counter() - t0
+            scheduler.step()
+            test = run_eval(ema.module if ema is not None else eval_net, test_loader, self.device, self.amp,
+                            reduce=d.sum if d.world > 1 else None)
+            history.append({
+                "epoch": epoch + 1, "lr": lr, "drop_path": net.drop_path_prob, **stats,
+                "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"], "test_n": test["n"],
+                "epoch_s": round(time.perf_counter() - t0, 3),
+                "images_per_s": round(stats["train_images"] / max(train_s, 1e-9), 1),
+            })
+            rngs = d.gather(rng_state())
+            wall = wall_before + time.perf_counter() - start_time
+            if d.main:
+                self._write_epoch(ckpt, net, ema, optimizer, scheduler, rngs, history, params, macs, wall)
+                h = history[-1]
+                self.log(f"epoch {h['epoch']:>4}/{r.epochs}  lr {lr:.3g}  train loss {h['train_loss']:.4f} "
+                         f"top-1 {h['train_top1']:.2f}  test loss {h['test_loss']:.4f} top-1 {h['test_top1']:.2f} "
+                         f"top-5 {h['test_top5']:.2f}  {h['epoch_s']:.1f}s  {h['images_per_s']:.0f} img/s")
+        wall = wall_before + time.perf_counter() - start_time
+        metrics = self._metrics(history, params, macs, wall, complete=True)
+        if d.main:
+            final = ema.module if ema is not None else net
+            save_weights(self.run_dir / "model.safetensors", final.state_dict(), self._meta())
+            write_json(self.run_dir / "metrics.json", metrics)
+        return metrics
+
+    def _restore(self, resumed, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, d: Dist):
+        """Weights, optimizer, schedule and random streams from the checkpoint: (history, epoch, wall_s)."""
+        tensors, state = resumed
+        load_into(net, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, ckpt.dir)
+        if ema is not None:
+            load_into(ema.module, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, ckpt.dir)
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, ValueError, TypeError) as e:
+            raise CheckpointError(f"{ckpt.dir}: optimizer state does not fit this network ({type(e).__name__}); "
+                                  "delete the checkpoints folder to start over") from None
+        rngs = state.get("rng", [])
+        if len(rngs) == d.world:
+            set_rng_state(rngs[d.rank])
+        else:
+            self.log(f"note: checkpoint from {len(rngs)} processes, resuming on {d.world}: "
+                     "random streams restart (training continues, not bit-exactly)")
+            seed_everything(self.seed * 7919 + state["epoch"] * 101 + d.rank)
+        if d.main:
+            self.log(f"resuming {self.run_dir} at epoch {state['epoch'] + 1}/{self.recipe.epochs}")
+        return list(state["history"]), int(state["epoch"]), float(state.get("wall_s", 0.0))
+
+    def _warn_if_cpu_busy(self) -> None:
+        # Measured on a shared 2-core machine: with other processes running, OpenMP's spin-waiting
+        # threads made epochs 10-30x slower than one thread or a passive wait policy.
+        threads, cores = torch.get_num_threads(), os.cpu_count() or 1
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if self.device.type == "cpu" and threads > 1 and load >= cores:
+            self.log(f"note: the CPU is busy (load {load:.1f} on {cores} cores); if epochs crawl, use --threads 1 "
+                     "or set OMP_WAIT_POLICY=PASSIVE")
+
+    def _test_size(self, loader: DataLoader, d: Dist) -> int:
+        return int(d.sum(torch.tensor([len(loader.dataset)], dtype=torch.float64))[0])
+
+    def _meta(self) -> dict[str, Any]:
+        """Build arguments stored in every weights file (evaluate rebuilds the network from them)."""
+        return {"model": self.model_name, "data": self.info.name, "model_args": self.model_args}
+
+    def _check_config(self, saved: dict[str, Any]) -> None:
+        now = json.loads(json.dumps(self.config()))
+        saved = json.loads(json.dumps(saved))
+        for key in now:
+            if saved.get(key) != now[key]:
+                if isinstance(now[key], dict) and isinstance(saved.get(key), dict):
+                    sub = next(k for k in sorted(set(now[key]) | set(saved[key]))
+                               if now[key].get(k) != saved[key].get(k))
+                    what = f"{key}.{sub}={saved[key].get(sub)!r}, not {now[key].get(sub)!r}"
+                else:
+                    what = f"{key}={saved.get(key)!r}, not {now[key]!r}"
+                raise CheckpointError(f"{self.run_dir}: checkpoint was written with {what}; resume with the "
+                                      "same options or start a new run with --out NEW_DIR")
+
+    def _write_epoch(self, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, rngs, history, params, macs,
+                     wall) -> None:
+        tensors = dict(net.state_dict())
+        if ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in ema.module.state_dict().items()})
+        state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
+                 "history": history, "config": json.loads(json.dumps(self.config())), "wall_s": wall}
+        ckpt.save(len(history), tensors, state, self._meta())
+        write_text(self.run_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, complete=False))
+        self._curves(history)
+
+
+def train(model: str, data: str, **kwargs: Any) -> dict[str, Any]:
+    """Train and return metrics.json's content; keyword arguments as for Trainer."""
+    return Trainer(model, data, **kwargs).fit()
