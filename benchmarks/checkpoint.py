@@ -8,8 +8,8 @@ so an interrupted write leaves the previous checkpoint usable.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,33 +17,20 @@ import torch
 import torch.nn as nn
 
 from zoo.errors import CheckpointError
+# The search runner's atomic writers (write a .tmp, fsync, rename): one mechanism for every run file.
+from zoo.search.checkpoint import atomic_write_bytes, atomic_write_json
 
 META_KEY = "darts_zoo"
 AUX_PREFIX = "auxiliary_head."
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    _atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
-
-
-def write_text(path: Path, text: str) -> None:
-    _atomic(Path(path), lambda tmp: tmp.write_text(text))
-
-
 def save_weights(path: Path, tensors: dict[str, torch.Tensor], meta: Optional[dict[str, Any]] = None) -> None:
     """A safetensors file; `meta` (JSON-able: the network's build arguments) goes into its header."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     metadata = {META_KEY: json.dumps(meta)} if meta is not None else None
-    _atomic(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    atomic_write_bytes(Path(path), save(tensors, metadata=metadata))
 
 
 def _fix() -> str:
@@ -92,7 +79,9 @@ def load_into(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path) -
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    _atomic(Path(path), lambda tmp: torch.save(state, tmp))
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -124,7 +113,7 @@ class RunCheckpoint:
         save_weights(self.dir / f"{stem}.safetensors", tensors, meta)
         save_state(self.dir / f"{stem}.state.pt", {**state, "epoch": epoch})
         previous = self._read_pointer() if self.exists() else None
-        write_json(self.pointer, {"epoch": epoch, "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt"})
+        atomic_write_json(self.pointer, {"epoch": epoch, "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt"})
         if previous and previous["weights"] != f"{stem}.safetensors":
             for key in ("weights", "state"):
                 (self.dir / previous[key]).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ Under torchrun (WORLD_SIZE > 1) it trains data-parallel and only rank 0 writes.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -31,8 +32,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 import zoo
 from zoo.errors import CheckpointError, ZooError
+from zoo.search.checkpoint import rng_state, set_rng_state, settings_mismatch
+from zoo.search.distributed import DistContext, init_from_env
 
-from .checkpoint import RunCheckpoint, load_into, save_weights, write_json, write_text
+from .checkpoint import RunCheckpoint, atomic_write_bytes, atomic_write_json, load_into, save_weights
 from .counting import count_macs, count_params
 from .data import build_transform, dataset_info, load_dataset
 from .evaluate import batches, pick_device, run_eval, topk_correct
@@ -54,67 +57,24 @@ class TrainForward(nn.Module):
 
 
 # --------------------------------------------------------------------------- distributed
-@dataclasses.dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    owns_group: bool = False
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def sum(self, t: torch.Tensor) -> torch.Tensor:
-        if self.world == 1:
-            return t
-        buf = t.to(torch.float64)
-        if dist.get_backend() == "nccl":
-            buf = buf.cuda()
-        dist.all_reduce(buf)
-        return buf.cpu()
-
-    def gather(self, obj: Any) -> list[Any]:
-        if self.world == 1:
-            return [obj]
-        out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, obj)
-        return out
+# The process group comes from the search runner's torchrun helper (zoo.search.distributed).
+def all_sum(t: torch.Tensor, d: DistContext) -> torch.Tensor:
+    """Sum a CPU tensor of counts over the ranks."""
+    if not d.enabled:
+        return t
+    buf = t.to(torch.float64)
+    if dist.get_backend() == "nccl":
+        buf = buf.cuda()
+    dist.all_reduce(buf)
+    return buf.cpu()
 
 
-def init_distributed(device: torch.device) -> Dist:
-    """torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; join its process group (gloo on CPU, nccl on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist()
-    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    owns = False
-    if not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=rank, world_size=world)
-        owns = True
-    return Dist(rank, world, local, owns)
-
-
-# --------------------------------------------------------------------------- RNG state
-def rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def all_gather(obj: Any, d: DistContext) -> list[Any]:
+    if not d.enabled:
+        return [obj]
+    out: list[Any] = [None] * d.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def seed_everything(seed: int) -> None:
@@ -176,7 +136,7 @@ class Trainer:
                 "model_args": self.model_args, "seed": self.seed,
                 "limit_train": self.limit_train, "limit_test": self.limit_test}
 
-    def _loaders(self, d: Dist) -> tuple[DataLoader, DataLoader]:
+    def _loaders(self, d: DistContext) -> tuple[DataLoader, DataLoader]:
         r = self.recipe
         train_tf = build_transform(self.data, True, cutout=r.cutout, autoaugment=r.autoaugment)
         train_set = load_dataset(self.data, "train", self.data_dir, transform=train_tf, download=self.download)
@@ -186,12 +146,12 @@ class Trainer:
             train_set = Subset(train_set, pick[: self.limit_train].tolist())
         if self.limit_test is not None:
             test_set = Subset(test_set, range(min(self.limit_test, len(test_set))))
-        if d.world > 1:
-            test_set = Subset(test_set, range(d.rank, len(test_set), d.world))  # no padding duplicates
+        if d.enabled:
+            test_set = Subset(test_set, range(d.rank, len(test_set), d.world_size))  # no padding duplicates
         pin = self.device.type == "cuda"
-        per_rank = max(1, r.batch_size // d.world)
-        if d.world > 1:
-            self._sampler = DistributedSampler(train_set, d.world, d.rank, shuffle=True, seed=self.seed)
+        per_rank = max(1, r.batch_size // d.world_size)
+        if d.enabled:
+            self._sampler = DistributedSampler(train_set, d.world_size, d.rank, shuffle=True, seed=self.seed)
             train = DataLoader(train_set, per_rank, sampler=self._sampler, num_workers=self.workers,
                                pin_memory=pin, drop_last=True)
         else:
@@ -212,12 +172,12 @@ class Trainer:
         else:
             self._shuffle.manual_seed(self.seed * 1_000_003 + epoch)
 
-    def _train_epoch(self, forward: nn.Module, optimizer, criterion, loader, ema, d: Dist, epoch: int):
+    def _train_epoch(self, forward: nn.Module, optimizer, criterion, loader, ema, d: DistContext, epoch: int):
         net, r = self.model, self.recipe
         net.train()
         sums = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, images, batches
         bar = None
-        if self.progress and d.main:
+        if self.progress and d.is_main:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, file=sys.stderr,
@@ -251,7 +211,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{value:.3f}")
         if bar is not None:
             bar.close()
-        sums = d.sum(sums)
+        sums = all_sum(sums, d)
         return {"train_loss": float(sums[0] / sums[2]), "train_top1": float(100 * sums[1] / sums[2]),
                 "train_images": int(sums[2])}
 
@@ -279,11 +239,10 @@ class Trainer:
         axes[1].legend()
         fig.suptitle(f"{self.model_name} on {self.data} ({self.recipe.name})")
         fig.tight_layout()
-        path = self.run_dir / "curves.png"
-        tmp = path.with_name(path.name + ".tmp")
-        fig.savefig(tmp, format="png", dpi=90)
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=90)
         plt.close(fig)
-        os.replace(tmp, path)
+        atomic_write_bytes(self.run_dir / "curves.png", png.getvalue())
 
     def _metrics(self, history, params, macs, wall, complete) -> dict[str, Any]:
         last = history[-1] if history else {}
@@ -302,16 +261,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ main
     def fit(self) -> dict[str, Any]:
-        d = init_distributed(self.device)
-        if self.device.type == "cuda" and d.world > 1:
+        owns_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
+        d = init_from_env(self.device.type)
+        if self.device.type == "cuda" and d.enabled:
             self.device = torch.device("cuda", d.local_rank)
         try:
             return self._fit(d)
         finally:
-            if d.owns_group:
+            if owns_group:
                 dist.destroy_process_group()
 
-    def _fit(self, d: Dist) -> dict[str, Any]:
+    def _fit(self, d: DistContext) -> dict[str, Any]:
         r = self.recipe
         ckpt = RunCheckpoint(self.run_dir)
         resumed = None
@@ -321,7 +281,7 @@ class Trainer:
                                       "--out NEW_DIR")
             resumed = ckpt.load()  # checked before any work: a mismatch fails at once
             self._check_config(resumed[1].get("config", {}))
-        elif self.resume and d.main:
+        elif self.resume and d.is_main:
             self.log(f"note: nothing to resume in {self.run_dir}; starting a new run")
         train_loader, test_loader = self._loaders(d)  # a missing dataset fails before any other work
         seed_everything(self.seed)  # the same initial weights on every rank
@@ -348,7 +308,7 @@ class Trainer:
         if resumed is not None:
             history, start_epoch, wall_before = self._restore(resumed, ckpt, net, ema, optimizer, scheduler, d)
         forward: nn.Module = TrainForward(net)
-        if d.world > 1:
+        if d.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             forward = DistributedDataParallel(forward, device_ids=[d.local_rank] if self.device.type == "cuda" else None)
@@ -357,13 +317,13 @@ class Trainer:
             forward = torch.compile(forward)
             eval_net = torch.compile(net)
         n_test = self._test_size(test_loader, d)  # a collective: every rank calls it
-        if d.main:
+        if d.is_main:
             self._warn_if_cpu_busy()
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.log(f"training {self.model_name} on {self.info.name} with recipe {r.name}: {r.epochs} epochs, "
                      f"batch {r.batch_size}, {params / 1e6:.3f}M params, {macs / 1e6:.1f}M MACs, "
                      f"{len(train_loader.dataset)} train / {n_test} test images, "
-                     f"{self.device.type}{f' x{d.world}' if d.world > 1 else ''} -> {self.run_dir}")
+                     f"{self.device.type}{f' x{d.world_size}' if d.enabled else ''} -> {self.run_dir}")
         start_time = time.perf_counter()
         max_rate = net.drop_path_rate
         for epoch in range(start_epoch, r.epochs):
@@ -375,16 +335,16 @@ class Trainer:
             train_s = time.perf_counter() - t0
             scheduler.step()
             test = run_eval(ema.module if ema is not None else eval_net, test_loader, self.device, self.amp,
-                            reduce=d.sum if d.world > 1 else None)
+                            reduce=(lambda t: all_sum(t, d)) if d.enabled else None)
             history.append({
                 "epoch": epoch + 1, "lr": lr, "drop_path": net.drop_path_prob, **stats,
                 "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"], "test_n": test["n"],
                 "epoch_s": round(time.perf_counter() - t0, 3),
                 "images_per_s": round(stats["train_images"] / max(train_s, 1e-9), 1),
             })
-            rngs = d.gather(rng_state())
+            rngs = all_gather(rng_state(), d)
             wall = wall_before + time.perf_counter() - start_time
-            if d.main:
+            if d.is_main:
                 self._write_epoch(ckpt, net, ema, optimizer, scheduler, rngs, history, params, macs, wall)
                 h = history[-1]
                 self.log(f"epoch {h['epoch']:>4}/{r.epochs}  lr {lr:.3g}  train loss {h['train_loss']:.4f} "
@@ -392,13 +352,13 @@ class Trainer:
                          f"top-5 {h['test_top5']:.2f}  {h['epoch_s']:.1f}s  {h['images_per_s']:.0f} img/s")
         wall = wall_before + time.perf_counter() - start_time
         metrics = self._metrics(history, params, macs, wall, complete=True)
-        if d.main:
+        if d.is_main:
             final = ema.module if ema is not None else net
             save_weights(self.run_dir / "model.safetensors", final.state_dict(), self._meta())
-            write_json(self.run_dir / "metrics.json", metrics)
+            atomic_write_json(self.run_dir / "metrics.json", metrics)
         return metrics
 
-    def _restore(self, resumed, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, d: Dist):
+    def _restore(self, resumed, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, d: DistContext):
         """Weights, optimizer, schedule and random streams from the checkpoint: (history, epoch, wall_s)."""
         tensors, state = resumed
         load_into(net, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, ckpt.dir)
@@ -411,13 +371,13 @@ class Trainer:
             raise CheckpointError(f"{ckpt.dir}: optimizer state does not fit this network ({type(e).__name__}); "
                                   "delete the checkpoints folder to start over") from None
         rngs = state.get("rng", [])
-        if len(rngs) == d.world:
+        if len(rngs) == d.world_size:
             set_rng_state(rngs[d.rank])
         else:
-            self.log(f"note: checkpoint from {len(rngs)} processes, resuming on {d.world}: "
+            self.log(f"note: checkpoint from {len(rngs)} processes, resuming on {d.world_size}: "
                      "random streams restart (training continues, not bit-exactly)")
             seed_everything(self.seed * 7919 + state["epoch"] * 101 + d.rank)
-        if d.main:
+        if d.is_main:
             self.log(f"resuming {self.run_dir} at epoch {state['epoch'] + 1}/{self.recipe.epochs}")
         return list(state["history"]), int(state["epoch"]), float(state.get("wall_s", 0.0))
 
@@ -430,26 +390,18 @@ class Trainer:
             self.log(f"note: the CPU is busy (load {load:.1f} on {cores} cores); if epochs crawl, use --threads 1 "
                      "or set OMP_WAIT_POLICY=PASSIVE")
 
-    def _test_size(self, loader: DataLoader, d: Dist) -> int:
-        return int(d.sum(torch.tensor([len(loader.dataset)], dtype=torch.float64))[0])
+    def _test_size(self, loader: DataLoader, d: DistContext) -> int:
+        return int(all_sum(torch.tensor([len(loader.dataset)], dtype=torch.float64), d)[0])
 
     def _meta(self) -> dict[str, Any]:
         """Build arguments stored in every weights file (evaluate rebuilds the network from them)."""
         return {"model": self.model_name, "data": self.info.name, "model_args": self.model_args}
 
     def _check_config(self, saved: dict[str, Any]) -> None:
-        now = json.loads(json.dumps(self.config()))
-        saved = json.loads(json.dumps(saved))
-        for key in now:
-            if saved.get(key) != now[key]:
-                if isinstance(now[key], dict) and isinstance(saved.get(key), dict):
-                    sub = next(k for k in sorted(set(now[key]) | set(saved[key]))
-                               if now[key].get(k) != saved[key].get(k))
-                    what = f"{key}.{sub}={saved[key].get(sub)!r}, not {now[key].get(sub)!r}"
-                else:
-                    what = f"{key}={saved.get(key)!r}, not {now[key]!r}"
-                raise CheckpointError(f"{self.run_dir}: checkpoint was written with {what}; resume with the "
-                                      "same options or start a new run with --out NEW_DIR")
+        diff = settings_mismatch(json.loads(json.dumps(saved)), json.loads(json.dumps(self.config())))
+        if diff:
+            raise CheckpointError(f"{self.run_dir}: the checkpoint is from other settings ({diff}); resume with "
+                                  "the same options or start a new run with --out NEW_DIR")
 
     def _write_epoch(self, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, rngs, history, params, macs,
                      wall) -> None:
@@ -459,8 +411,8 @@ class Trainer:
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
                  "history": history, "config": json.loads(json.dumps(self.config())), "wall_s": wall}
         ckpt.save(len(history), tensors, state, self._meta())
-        write_text(self.run_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, complete=False))
+        atomic_write_bytes(self.run_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history).encode())
+        atomic_write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, complete=False))
         self._curves(history)
 
 

@@ -141,8 +141,8 @@ def test_bad_checkpoints(tmp_path):
     train("pdarts_3b", "digits", epochs=1, out=out, **TINY)
     with pytest.raises(CheckpointError) as e:
         train("pdarts_3b", "digits", epochs=2, out=out, resume=True, **TINY)
-    assert str(e.value) == (f"{out}: checkpoint was written with recipe.epochs=1, not 2; resume with the same "
-                            "options or start a new run with --out NEW_DIR")
+    assert str(e.value) == (f"{out}: the checkpoint is from other settings (recipe.epochs: checkpoint has 1, this "
+                            "run 2); resume with the same options or start a new run with --out NEW_DIR")
     state = next((out / "checkpoints").glob("*.state.pt"))
     state.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError) as e:
