@@ -233,3 +233,15 @@ def test_train_throughput_reports_images_per_second():
     r = train_throughput("sharpdarts", "cifar10", batch_size=4, steps=1, warmup=0, layers=3, channels=4)
     assert (r["recipe"], r["batch"], r["steps"]) == ("sharpdarts", 4, 1)
     assert r["images_per_s"] == pytest.approx(4 / r["step_s"], rel=0.02)
+
+
+def test_imagenet_family_run_on_an_image_folder(tmp_path):
+    from fake_datasets import write_image_folder
+
+    write_image_folder(tmp_path / "data", per_class=2)
+    m = train("pdarts_3b", "imagenet", data_dir=tmp_path / "data", epochs=1, out=tmp_path / "run",
+              **dict(TINY, batch_size=3, limit_train=None, limit_test=None))
+    assert (m["recipe"]["name"], m["recipe"]["label_smoothing"], m["model_args"]["family"]) == ("imagenet", 0.1,
+                                                                                                 "imagenet")
+    assert m["test_images"] == 6 and m["model_args"]["num_classes"] == 1000
+    assert json.loads((tmp_path / "run" / "log.jsonl").read_text())["train_images"] == 6
