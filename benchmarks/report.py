@@ -241,26 +241,29 @@ def scatter_plot(rows: Sequence[ReportRow], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
-    for ax, key, label in ((axes[0], "params_m", "params (M)"), (axes[1], "macs_m", "MACs (M)")):
-        for r in rows:
-            if r.published_top1_err is None:
-                continue
-            ours_x = getattr(r, key)
-            paper_x = getattr(r, f"published_{key}") or ours_x
-            ax.scatter(paper_x, r.published_top1_err, marker="o", color="#1f77b4", zorder=3)
-            ax.annotate(r.timm_name if r.setting == r.family else f"{r.timm_name} ({r.setting})",
-                        (paper_x, r.published_top1_err), fontsize=7, xytext=(4, 3), textcoords="offset points")
-            if r.top1 is not None:
-                ax.scatter(ours_x, 100.0 - r.top1, marker="*", s=90, color="#d62728", zorder=4)
-                ax.plot([paper_x, ours_x], [r.published_top1_err, 100.0 - r.top1], color="#d62728", lw=0.6)
-        ax.set_xlabel(label)
-        ax.set_ylabel("top-1 error (%)")
-        ax.grid(alpha=0.3)
-    axes[0].scatter([], [], marker="o", color="#1f77b4", label="paper")
-    axes[0].scatter([], [], marker="*", color="#d62728", label="measured here")
-    axes[0].legend(loc="best")
-    fig.suptitle("darts-zoo: top-1 error vs cost (CIFAR-10 and ImageNet rows)")
+    families = [f for f in ("cifar", "imagenet") if any(r.family == f and r.published_top1_err for r in rows)]
+    families = families or ["cifar"]
+    fig, axes = plt.subplots(len(families), 2, figsize=(13, 5 * len(families)), squeeze=False)
+    for row_axes, family in zip(axes, families):
+        for ax, key, label in ((row_axes[0], "params_m", "params (M)"), (row_axes[1], "macs_m", "MACs (M)")):
+            for r in rows:
+                if r.family != family or r.published_top1_err is None:
+                    continue
+                ours_x = getattr(r, key)
+                paper_x = getattr(r, f"published_{key}") or ours_x
+                ax.scatter(paper_x, r.published_top1_err, marker="o", color="#1f77b4", zorder=3)
+                ax.annotate(r.model if r.setting == r.family else f"{r.model} ({r.setting})",
+                            (paper_x, r.published_top1_err), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                if r.top1 is not None:
+                    ax.scatter(ours_x, 100.0 - r.top1, marker="*", s=90, color="#d62728", zorder=4)
+                    ax.plot([paper_x, ours_x], [r.published_top1_err, 100.0 - r.top1], color="#d62728", lw=0.6)
+            ax.set_xlabel(label)
+            ax.set_ylabel(f"{'CIFAR-10' if family == 'cifar' else 'ImageNet'} top-1 error (%)")
+            ax.grid(alpha=0.3)
+    axes[0][0].scatter([], [], marker="o", color="#1f77b4", label="paper")
+    axes[0][0].scatter([], [], marker="*", color="#d62728", label="measured here")
+    axes[0][0].legend(loc="best")
+    fig.suptitle("darts-zoo: top-1 error against cost")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
