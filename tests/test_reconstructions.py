@@ -26,15 +26,6 @@ SC_PUBLISHED = {  # name: (top1_err, std, search GPU-days), Table 1 of seed 004
 INPUT = {"cifar": (3, 32, 32), "imagenet": (3, 224, 224)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Batch-1 forwards of these nets are tiny; on a shared 2-core box, intra-op threads only
-    contend (counting one network took 10-40 s with 2 threads, about 2 s with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @functools.lru_cache(maxsize=None)
 def counts(name: str, family: str) -> tuple[float, float]:

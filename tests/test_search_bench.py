@@ -4,20 +4,12 @@ import json
 import random
 
 import pytest
-import torch
 
 import zoo
 from zoo.benchmarks.search_speed import format_speed, search_speed
 from zoo.benchmarks.search_vs_random import format_comparison, random_genotype
 from zoo.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_search_speed_rows_for_both_orders():

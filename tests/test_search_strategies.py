@@ -18,14 +18,6 @@ from zoo.search.strategies import FirstOrder, MixedLevel, SecondOrder, make_stra
 from zoo.search.supernet import Supernet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: OpenMP threads only add contention on a busy 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _batches(seed: int, n: int = 4, size: int = 8, classes: int = 3, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)

@@ -15,13 +15,6 @@ from zoo.search.supernet import Supernet
 LOG = math.log
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_code_sets():
     topo = OutputEdgeTopology(nodes=2)

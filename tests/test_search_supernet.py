@@ -14,13 +14,6 @@ from zoo.search.space import ABLATIONS, N3_STAGES, SearchSpace, ablation_space
 from zoo.search.supernet import MixedOp, SkipDropout, Supernet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_default_space_is_darts():
     space = SearchSpace()

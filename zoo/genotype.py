@@ -441,7 +441,8 @@ def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     for name, cell in g.cells.items():
         cells[name] = {
             "reduction": cell.reduction,
-            "nodes": [[_FlowList([e.op, e.input]) for e in node] for node in cell.nodes],
+            # One node per line, as the zoo's files are written: [[op, input], [op, input]].
+            "nodes": [_FlowList(_FlowList([e.op, e.input]) for e in node) for node in cell.nodes],
             "concat": _FlowList(cell.concat),
         }
     out: dict[str, Any] = {"schema": SCHEMA_VERSION, "name": g.name}
