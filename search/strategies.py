@@ -115,6 +115,13 @@ class ArchStrategy:
         stats["topology_reg"] = float(reg.detach())
         return loss + self.topology_reg * reg
 
+    def _step_both(self) -> None:
+        """One-pass strategies: weight and arch gradients are both in place; clip and step each."""
+        self._clip_weights()
+        self._clip_arch()
+        self.a_optimizer.step()
+        self.w_optimizer.step()
+
     def _clip_weights(self) -> None:
         if self.grad_clip:
             nn.utils.clip_grad_norm_(self.weights, self.grad_clip)
@@ -274,10 +281,7 @@ class OneLevel(ArchStrategy):
         stats = {"train_loss": float(loss.detach()), "train_acc": _accuracy(logits.detach(), y)}
         objective = self._arch_objective(loss, stats)
         torch.autograd.backward(objective, inputs=self.weights + self.arch)
-        self._clip_weights()
-        self._clip_arch()
-        self.a_optimizer.step()
-        self.w_optimizer.step()
+        self._step_both()
         return stats
 
     def compute_arch_grads(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
@@ -319,10 +323,7 @@ class MixedLevel(ArchStrategy):
         stats.update(val_loss=float(loss_v.detach()), val_acc=_accuracy(logits_v.detach(), yv))
         objective = self._arch_objective(self.lam * loss_v, stats)
         self._set_arch_grads(_grads(objective, self.arch))
-        self._clip_weights()
-        self._clip_arch()
-        self.a_optimizer.step()
-        self.w_optimizer.step()
+        self._step_both()
         return stats
 
     def compute_arch_grads(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
