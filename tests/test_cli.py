@@ -50,3 +50,13 @@ def test_python_dash_m_benchmarks():
                              "imagenet", "--no-progress"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "| sharpdarts_imagenet | imagenet_cmid96 | 14 / 48 | 3.7149 | 3.7149 |" in result.stdout
+
+
+def test_argument_errors_are_one_line(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "--family", "mnist"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid choice: 'mnist'" in err and "darts-zoo bench --help" in err

@@ -18,10 +18,17 @@ from .errors import ZooError
 SUBCOMMAND_MODULES = ("zoo.commands", "zoo.search.cli", "zoo.benchmarks.cli")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors as one line with a pointer to --help, not argparse's full usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="darts-zoo",
         description="DARTS-family cells as exact, trainable timm models; search and benchmark them.",
     )
