@@ -17,8 +17,7 @@ import torch
 import torch.nn as nn
 
 from zoo.errors import CheckpointError
-# The search runner's atomic writers (write a .tmp, fsync, rename): one mechanism for every run file.
-from zoo.search.checkpoint import atomic_write_bytes, atomic_write_json
+from zoo.atomic import atomic_write_bytes, atomic_write_json
 
 META_KEY = "darts_zoo"
 AUX_PREFIX = "auxiliary_head."

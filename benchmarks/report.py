@@ -8,8 +8,6 @@ extra setting its genotype file records reference counts for (e.g. sharpdarts_im
 from __future__ import annotations
 
 import fnmatch
-import json
-import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +17,7 @@ from typing import Any, Iterable, Optional, Sequence
 import torch
 from tqdm import tqdm
 
+from ..atomic import atomic_save_figure, atomic_write_json
 from ..errors import ZooError
 from .counting import count_macs, count_params
 
@@ -265,20 +264,10 @@ def scatter_plot(rows: Sequence[ReportRow], path: str | Path) -> Path:
     axes[0][0].legend(loc="best")
     fig.suptitle("darts-zoo: top-1 error against cost")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=130)
+    path = atomic_save_figure(fig, path, dpi=130)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
 def write_json(rows: Sequence[ReportRow], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"rows": [dict(asdict(r), timm_name=r.timm_name) for r in rows]}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, {"rows": [dict(asdict(r), timm_name=r.timm_name) for r in rows]})

@@ -14,7 +14,6 @@ Under torchrun (WORLD_SIZE > 1) it trains data-parallel and only rank 0 writes.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
@@ -35,7 +34,9 @@ from zoo.errors import CheckpointError, ZooError
 from zoo.search.checkpoint import rng_state, set_rng_state, settings_mismatch
 from zoo.search.distributed import DistContext, init_from_env
 
-from .checkpoint import RunCheckpoint, atomic_write_bytes, atomic_write_json, load_into, save_weights
+from zoo.atomic import atomic_save_figure, atomic_write_bytes, atomic_write_json
+
+from .checkpoint import RunCheckpoint, load_into, save_weights
 from .counting import count_macs, count_params
 from .data import build_transform, dataset_info, load_dataset
 from .evaluate import batches, pick_device, run_eval, topk_correct
@@ -239,10 +240,8 @@ class Trainer:
         axes[1].legend()
         fig.suptitle(f"{self.model_name} on {self.data} ({self.recipe.name})")
         fig.tight_layout()
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=90)
+        atomic_save_figure(fig, self.run_dir / "curves.png", dpi=90)
         plt.close(fig)
-        atomic_write_bytes(self.run_dir / "curves.png", png.getvalue())
 
     def _metrics(self, history, params, macs, wall, complete) -> dict[str, Any]:
         last = history[-1] if history else {}

@@ -120,7 +120,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .checkpoint import atomic_write_json
+    from ..atomic import atomic_write_json
 
     if args.threads:
         torch.set_num_threads(args.threads)

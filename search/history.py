@@ -10,12 +10,11 @@ P-DARTS stages does not swamp the differences within a stage.
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from .checkpoint import atomic_write_bytes, atomic_write_json
+from ..atomic import atomic_save_figure, atomic_write_json
 
 
 def finite_or_none(value: Any) -> Any:
@@ -108,7 +107,5 @@ def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
-    atomic_write_bytes(Path(path), buf.getvalue())

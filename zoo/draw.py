@@ -5,9 +5,9 @@ each edge labelled with its op and coloured by op group.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .atomic import atomic_save_figure
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype
 from .ops import get_op_set
 
@@ -71,14 +71,7 @@ def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.axis("off")
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for ext in ("png", "svg"):
-        final = stem.with_suffix(f".{ext}")
-        tmp = final.with_name(f".{final.name}.tmp")
-        fig.savefig(tmp, format=ext, dpi=150)
-        os.replace(tmp, final)
-        written.append(final)
+    written = [atomic_save_figure(fig, stem.with_suffix(f".{ext}"), format=ext, dpi=150) for ext in ("png", "svg")]
     plt.close(fig)
     return written
 

@@ -468,12 +468,9 @@ def dump_genotype(g: Genotype) -> str:
 
 def save_genotype(g: Genotype, path: str | Path) -> Path:
     """Write atomically: a reader never sees half a file, an interrupted write leaves none."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_genotype(g), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from .atomic import atomic_write_bytes
+
+    return atomic_write_bytes(path, dump_genotype(g).encode("utf-8"))
 
 
 def make_genotype(name: str, cells: Mapping[str, tuple[bool, Sequence[Sequence[tuple[str, int]]],
