@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from zoo.errors import GenotypeError, ZooError, closest
 from zoo.genotype import NUM_CELL_INPUTS, Genotype
+from zoo.network import add_stem, run_stem
 from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
 from .space import SearchSpace
@@ -133,20 +134,9 @@ class Supernet(nn.Module):
         self.edge_candidates = self._resolve_candidates(edge_candidates)
 
         c = channels
-        if stem == "imagenet":
-            if c % 2:
-                raise ZooError(f"supernet: the imagenet stem needs an even channel count, got {c}")
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(in_chans, c // 2, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=True), nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c))
-            self.stem1 = nn.Sequential(nn.ReLU(inplace=True),
-                                       nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c))
-            c_prev_prev, c_prev, reduction_prev = c, c, True
-        else:
-            self.stem = nn.Sequential(nn.Conv2d(in_chans, stem_multiplier * c, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(stem_multiplier * c))
-            c_prev_prev, c_prev, reduction_prev = stem_multiplier * c, stem_multiplier * c, False
+        stem_info = add_stem(self, stem, in_chans, c, stem_multiplier)
+        c_prev_prev = c_prev = stem_info.width
+        reduction_prev = stem_info.reduction_prev
 
         self.cells = nn.ModuleList()
         c_curr = c
@@ -257,16 +247,9 @@ class Supernet(nn.Module):
         return sum(self.topology.regularizer(b) for b in self.betas.values())
 
     # ------------------------------------------------------------------ forward
-    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.stem_kind == "imagenet":
-            s0 = self.stem0(x)
-            return s0, self.stem1(s0)
-        s = self.stem(x)
-        return s, s
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = {t: self.edge_weights(t) for t in self.space.cell_types}
-        s0, s1 = self._stem(x)
+        s0, s1 = run_stem(self, x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
         return self.classifier(torch.flatten(self.global_pool(s1), 1))

@@ -10,6 +10,7 @@ chain correctly.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import torch
@@ -57,6 +58,51 @@ class Cell(nn.Module):
             prev = states[target]
             states[target] = h if prev is None else prev + h
         return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+@dataclass(frozen=True)
+class StemInfo:
+    width: int             # channels of both cell inputs after the stem
+    reduction_prev: bool   # whether s0 is at twice s1's resolution (the first cell must reduce it)
+    stride: int            # resolution of s1 relative to the input
+    feature: dict          # the stem's feature_info entry
+
+
+def add_stem(owner: nn.Module, family: str, in_chans: int, c: int, stem_multiplier: int = 3) -> StemInfo:
+    """Attach a family's DARTS stem to `owner` (the compiled network and the supernet share it).
+    CIFAR: one 3x3 conv at full resolution as `stem`, feeding both cell inputs. ImageNet: `stem0`
+    (two stride-2 convs, input k-2) then `stem1` (one more, input k-1)."""
+    if family == "imagenet":
+        if c % 2:
+            raise ZooError(f"ImageNet stems need an even channel count, got {c}; use channels={c + 1}")
+        owner.stem0 = nn.Sequential(
+            nn.Conv2d(in_chans, c // 2, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c // 2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
+        owner.stem1 = nn.Sequential(
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+        )
+        return StemInfo(c, True, 8, dict(num_chs=c, reduction=4, module="stem0"))
+    width = stem_multiplier * c
+    owner.stem = nn.Sequential(
+        nn.Conv2d(in_chans, width, 3, padding=1, bias=False),
+        nn.BatchNorm2d(width),
+    )
+    return StemInfo(width, False, 1, dict(num_chs=width, reduction=1, module="stem"))
+
+
+def run_stem(owner: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two cell inputs (s0, s1) from a stem attached by `add_stem`."""
+    if hasattr(owner, "stem0"):
+        s0 = owner.stem0(x)
+        return s0, owner.stem1(s0)
+    s = owner.stem(x)
+    return s, s
 
 
 class AuxiliaryHead(nn.Module):
@@ -140,30 +186,10 @@ class DartsNetwork(nn.Module):
         imagenet = family == "imagenet"
         self.feature_info: list[dict[str, Any]] = []
 
-        if imagenet:
-            if c % 2:
-                raise ValueError(f"ImageNet networks need an even channel count, got {c}")
-            self.stem0 = nn.Sequential(
-                nn.Conv2d(in_chans, c // 2, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c // 2),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(c // 2, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-            )
-            self.stem1 = nn.Sequential(
-                nn.ReLU(inplace=True),
-                nn.Conv2d(c, c, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-            )
-            c_prev_prev, c_prev, reduction_prev, stride = c, c, True, 8
-            self.feature_info.append(dict(num_chs=c, reduction=4, module="stem0"))
-        else:
-            self.stem = nn.Sequential(
-                nn.Conv2d(in_chans, stem_multiplier * c, 3, padding=1, bias=False),
-                nn.BatchNorm2d(stem_multiplier * c),
-            )
-            c_prev_prev, c_prev, reduction_prev, stride = (stem_multiplier * c,) * 2 + (False, 1)
-            self.feature_info.append(dict(num_chs=stem_multiplier * c, reduction=1, module="stem"))
+        stem = add_stem(self, family, in_chans, c, stem_multiplier)
+        c_prev_prev = c_prev = stem.width
+        reduction_prev, stride = stem.reduction_prev, stem.stride
+        self.feature_info.append(stem.feature)
 
         plan = genotype.cell_plan(self.layers)
         self.plan = tuple(plan)
@@ -212,17 +238,10 @@ class DartsNetwork(nn.Module):
         """Drop-path probability for the next forward passes (DARTS ramps it up over training)."""
         self.drop_path_prob = float(prob)
 
-    def _stem(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.family == "imagenet":
-            s0 = self.stem0(x)
-            return s0, self.stem1(s0)
-        s = self.stem(x)
-        return s, s
-
     def _run(self, x: torch.Tensor, want_aux: bool = False, take: frozenset[int] = frozenset(),
              stop_at: Optional[int] = None):
         """Stem and cells. `take`: feature_info indices to collect; `stop_at`: last cell to run."""
-        s0, s1 = self._stem(x)
+        s0, s1 = run_stem(self, x)
         features = [s0 if self.family == "imagenet" else s1] if 0 in take else []
         take_cells = {self._feature_cells[k - 1] for k in take if k > 0}
         aux = None
