@@ -18,6 +18,7 @@ import torch.nn as nn
 
 from zoo.errors import CheckpointError
 from zoo.atomic import atomic_write_bytes, atomic_write_json
+from zoo.paths import child_path
 
 META_KEY = "darts_zoo"
 AUX_PREFIX = "auxiliary_head."
@@ -115,7 +116,7 @@ class RunCheckpoint:
         atomic_write_json(self.pointer, {"epoch": epoch, "weights": f"{stem}.safetensors", "state": f"{stem}.state.pt"})
         if previous and previous["weights"] != f"{stem}.safetensors":
             for key in ("weights", "state"):
-                (self.dir / previous[key]).unlink(missing_ok=True)
+                self._file(previous, key).unlink(missing_ok=True)
 
     def _read_pointer(self) -> dict[str, Any]:
         try:
@@ -123,15 +124,23 @@ class RunCheckpoint:
             int(pointer["epoch"]), str(pointer["weights"]), str(pointer["state"])
         except (OSError, ValueError, KeyError, TypeError):
             raise CheckpointError(f"{self.pointer}: damaged checkpoint pointer; delete {self.dir} to start over") from None
+        for key in ("weights", "state"):
+            self._file(pointer, key)
         return pointer
+
+    def _file(self, pointer: dict[str, Any], key: str) -> Path:
+        # The pointer is data from disk: a copied or crafted run folder must not make resume read,
+        # or the rotation delete, a file outside this checkpoints folder.
+        return child_path(self.dir, pointer[key], f"{self.pointer}: {key}", CheckpointError,
+                          f"delete {self.dir} to start over")
 
     def load(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(weights, state) of the latest checkpoint."""
         if not self.exists():
             raise CheckpointError(f"{self.dir.parent}: no checkpoint to resume; drop --resume to start a new run")
         pointer = self._read_pointer()
-        tensors, _ = read_weights(self.dir / pointer["weights"])
-        state = load_state(self.dir / pointer["state"])
+        tensors, _ = read_weights(self._file(pointer, "weights"))
+        state = load_state(self._file(pointer, "state"))
         if state["epoch"] != pointer["epoch"]:
             raise CheckpointError(f"{self.dir}: weights and state are from different epochs; delete {self.dir} "
                                   "to start over")

@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_write_json
 from ..errors import CheckpointError
+from ..paths import child_path
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -152,9 +153,11 @@ class CheckpointStore:
         for key in ("stage", "epoch", "files", "sha256", "settings"):
             if key not in meta:
                 raise bad(f"misses the field {key!r}")
+        if not isinstance(meta["files"], dict) or not isinstance(meta["sha256"], dict):
+            raise bad("holds `files` or `sha256` that is not a mapping")
         files = {}
         for role in ("model", "state"):
-            path = self.folder / str(meta["files"].get(role, ""))
+            path = child_path(self.folder, meta["files"].get(role), f"{where}: files.{role}", CheckpointError, fix)
             if not path.is_file():
                 raise bad(f"names {path.name!r}, which is missing")
             if _sha256(path) != meta["sha256"].get(role):

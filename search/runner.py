@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, ZooError
+from ..paths import is_safe_name
 from . import distributed as ddp
 from .checkpoint import CheckpointStore, rng_state, set_rng_state, settings_mismatch
 from .history import finite_or_none, plot_history, softmax_rows, write_history
@@ -349,6 +350,10 @@ def run_search(recipe: Union[str, Recipe] = "darts_v1", data: str = "cifar10",
     progress = progress and ctx.is_main
 
     paths = RunPaths(Path(out) if out is not None else default_out(cfg.name, data, seed))
+    if not is_safe_name(paths.genotype.stem):
+        # The file's stem becomes the genotype's name, which later names files (drawings, Hub).
+        raise ZooError(f"--out {paths.genotype}: {paths.genotype.stem!r} cannot be a genotype name; "
+                       "use letters, digits and _ . + - in the file name")
     store = CheckpointStore(paths.checkpoints)
     info = dataset_info(data)
     settings = {

@@ -10,6 +10,7 @@ from pathlib import Path
 from .atomic import atomic_save_figure
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype
 from .ops import get_op_set
+from .paths import child_path
 
 GROUP_COLOURS = {"skip": "#7f7f7f", "pool": "#1f77b4", "conv": "#d62728", "none": "#cccccc"}
 
@@ -71,7 +72,7 @@ def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.axis("off")
     stem = Path(path_stem)
-    written = [atomic_save_figure(fig, stem.with_suffix(f".{ext}"), format=ext, dpi=150) for ext in ("png", "svg")]
+    written = [atomic_save_figure(fig, stem.with_name(f"{stem.name}.{ext}"), format=ext, dpi=150) for ext in ("png", "svg")]
     plt.close(fig)
     return written
 
@@ -80,5 +81,7 @@ def draw_genotype(g: Genotype, directory: str | Path) -> list[Path]:
     """Every cell type of a genotype, as `<dir>/<name>_<cell>.png|svg`."""
     written = []
     for cell_name in g.cells:
-        written += draw_cell(g, cell_name, Path(directory) / f"{g.name}_{cell_name}")
+        # The loader already refuses such names; a Genotype built in code must not escape either.
+        stem = child_path(directory, f"{g.name}_{cell_name}", f"genotype {g.name!r}, cell {cell_name!r}")
+        written += draw_cell(g, cell_name, stem)
     return written

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from .errors import GenotypeError, closest
+from .paths import is_safe_name
 
 SCHEMA_VERSION = 1
 PROVENANCE_KINDS = ("exact", "reconstructed", "searched")
@@ -164,6 +165,15 @@ class _Parser:
             raise self.fail(path, f"expected {what}, got {got}")
         return value
 
+    def safe_name(self, value: Any, path: str) -> str:
+        # Names become file names (`show --draw`, search outputs) and arrive from Hub configs:
+        # refuse anything that is not a plain name rather than clean it behind the user's back.
+        self.expect(value, str, path, "a string")
+        if not is_safe_name(value):
+            raise self.fail(path, f"{value[:80]!r} is not a valid name",
+                            "use 1-128 letters, digits and _ . + -, starting with a letter, digit or _")
+        return value
+
     def positive_int(self, value: Any, path: str) -> int:
         self.expect(value, int, path, "a positive whole number")
         if value <= 0:
@@ -185,14 +195,14 @@ class _Parser:
                             f"this darts-zoo reads schema {SCHEMA_VERSION}")
         if "name" not in data:
             raise self.fail("name", "missing", "add `name: my_cell`")
-        name = self.expect(data["name"], str, "name", "a string")
+        name = self.safe_name(data["name"], "name")
         op_set = self.expect(data.get("op_set", "darts"), str, "op_set", "a string")
         op_options = dict(self.expect(data.get("op_options") or {}, dict, "op_options",
                                       "a mapping of option: value"))
         if "cells" not in data:
             raise self.fail("cells", "missing", "add `cells:` with at least a normal and a reduce cell")
         raw_cells = self.expect(data["cells"], dict, "cells", "a mapping of cell name: cell")
-        cells = {str(n): self.cell(str(n), c) for n, c in raw_cells.items()}
+        cells = {self.safe_name(n, f"cells.{n}"): self.cell(n, c) for n, c in raw_cells.items()}
         stages = self.stages(data.get("stages", list(DEFAULT_STAGES)), cells)
         presets = {}
         raw_presets = self.expect(data.get("presets") or {}, dict, "presets", "a mapping")
