@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from .data import ALIASES, DATASETS
+from zoo.data import ALIASES, DATASETS
 
 TRAIN_DATA = ("cifar10", "cifar100", "imagenet", "digits")
 EVAL_DATA = DATASETS + tuple(ALIASES)

@@ -20,7 +20,7 @@ import torch.nn as nn
 from zoo.errors import CheckpointError, DataError, ZooError
 
 from .checkpoint import load_into, read_weights
-from .data import build_transform, dataset_info, load_dataset
+from ..data import build_transform, dataset_info, load_dataset
 
 
 def pick_device(name: Optional[str] = None) -> torch.device:

@@ -11,17 +11,20 @@ shared/reference/published.md §5 and the seeds it cites.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from zoo.data import dataset_info
 from zoo.errors import ZooError, closest
+from zoo.models import GenotypeLike, genotype_dir, resolve_genotype
+from zoo.schedules import cosine_power_annealing
 
 
 @dataclass(frozen=True)
-class Recipe:
+class TrainingRecipe:
     name: str
     source: str
     epochs: int
@@ -50,9 +53,9 @@ class Recipe:
 
 _DARTS_SRC = ("DARTS (Liu et al., ICLR 2019) final training, published.md §5: 600 epochs, batch 96, "
               "SGD lr 0.025 cosine, momentum 0.9, wd 3e-4, cutout 16, aux 0.4, drop path 0.2, clip 5")
-_darts = Recipe("darts", _DARTS_SRC, epochs=600, batch_size=96, lr=0.025, drop_path=0.2)
+_darts = TrainingRecipe("darts", _DARTS_SRC, epochs=600, batch_size=96, lr=0.025, drop_path=0.2)
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in [
+RECIPES: dict[str, TrainingRecipe] = {r.name: r for r in [
     _darts,
     dataclasses.replace(
         _darts, name="pdarts", drop_path=0.3,
@@ -67,69 +70,66 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
         source="sharpDARTS (Hundt et al. 2019, seed 003 Table 2 and eq. 2): AutoAugment, cutout, cosine power "
                "annealing p = 2, lr 0.025 -> 1e-8, 2000 epochs; batch and the rest from DARTS (the code "
                "derives from it)"),
-    Recipe("imagenet", epochs=250, batch_size=128, lr=0.1, schedule="step", gamma=0.97, weight_decay=3e-5,
-           cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
-           source="DARTS mobile setting (published.md §5): 14 layers C 48, 250 epochs, batch 128, SGD lr 0.1 "
-                  "decayed 0.97 per epoch, wd 3e-5, label smoothing 0.1, aux 0.4, clip 5"),
-    Recipe("imagenet_pdarts", epochs=250, batch_size=1024, lr=0.5, schedule="linear", warmup_epochs=5,
-           weight_decay=3e-5, cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
-           source="P-DARTS / PC-DARTS mobile setting (published.md §5): 250 epochs, batch 1024, lr 0.5 "
-                  "decayed linearly, 5 warm-up epochs, wd 3e-5, label smoothing 0.1, aux 0.4"),
-    Recipe("imagenet_sharpdarts", epochs=250, batch_size=128, lr=0.1, schedule="cosine_power", power=10.0,
-           lr_min=1e-8, weight_decay=3e-5, cutout=112, autoaugment=True, label_smoothing=0.1, drop_path=0.0,
-           data="imagenet",
-           source="sharpDARTS ImageNet (seed 003 §3.3, Fig. 5): AutoAugment, cutout 112, cosine power annealing "
-                  "p = 10; lr, batch, epochs and smoothing from the DARTS mobile setting (not stated there)"),
+    TrainingRecipe("imagenet", epochs=250, batch_size=128, lr=0.1, schedule="step", gamma=0.97, weight_decay=3e-5,
+                   cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
+                   source="DARTS mobile setting (published.md §5): 14 layers C 48, 250 epochs, batch 128, SGD lr 0.1 "
+                          "decayed 0.97 per epoch, wd 3e-5, label smoothing 0.1, aux 0.4, clip 5"),
+    TrainingRecipe("imagenet_pdarts", epochs=250, batch_size=1024, lr=0.5, schedule="linear", warmup_epochs=5,
+                   weight_decay=3e-5, cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
+                   source="P-DARTS / PC-DARTS mobile setting (published.md §5): 250 epochs, batch 1024, lr 0.5 "
+                          "decayed linearly, 5 warm-up epochs, wd 3e-5, label smoothing 0.1, aux 0.4"),
+    TrainingRecipe("imagenet_sharpdarts", epochs=250, batch_size=128, lr=0.1, schedule="cosine_power", power=10.0,
+                   lr_min=1e-8, weight_decay=3e-5, cutout=112, autoaugment=True, label_smoothing=0.1, drop_path=0.0,
+                   data="imagenet",
+                   source="sharpDARTS ImageNet (seed 003 §3.3, Fig. 5): AutoAugment, cutout 112, cosine power "
+                          "annealing p = 10; lr, batch, epochs and smoothing from the DARTS mobile setting (not "
+                          "stated there)"),
     # Reduced preset: 8x8 digits upsampled to 32x32 are easy, so a 5-cell, 8-channel network trained
     # for 10 epochs from scratch passes 97 % (the 3-cell network has one normal cell and stays at ~96 %
     # after 12 epochs); cutout would erase most of a digit's strokes.
-    Recipe("digits", epochs=10, batch_size=32, lr=0.05, weight_decay=3e-4, cutout=0, auxiliary_weight=0.0,
-           drop_path=0.0, data="digits", model=dict(layers=5, channels=8),
-           source="darts-zoo reduced preset for sklearn digits (not a paper's): 5 layers, C 8, 10 epochs, "
-                  "batch 32, SGD lr 0.05 cosine, momentum 0.9, wd 3e-4, no cutout/aux/drop path; sized for "
-                  "minutes on 2 CPU cores"),
+    TrainingRecipe("digits", epochs=10, batch_size=32, lr=0.05, weight_decay=3e-4, cutout=0, auxiliary_weight=0.0,
+                   drop_path=0.0, data="digits", model=dict(layers=5, channels=8),
+                   source="darts-zoo reduced preset for sklearn digits (not a paper's): 5 layers, C 8, 10 epochs, "
+                          "batch 32, SGD lr 0.05 cosine, momentum 0.9, wd 3e-4, no cutout/aux/drop path; sized for "
+                          "minutes on 2 CPU cores"),
 ]}
 
-# The paper each zoo model was trained with (CIFAR family); anything else trains the DARTS way.
-MODEL_RECIPES = {
-    "pdarts": "pdarts", "pdarts_3b": "pdarts_3b", "pdarts_n3_2g": "pdarts_3b",
-    "sharpdarts": "sharpdarts", "sharpsepconv_darts": "sharpdarts",
-}
-IMAGENET_RECIPES = {"pdarts": "imagenet_pdarts", "pc_darts": "imagenet_pdarts",
-                    "sharpdarts": "imagenet_sharpdarts", "sharpsepconv_darts": "imagenet_sharpdarts"}
+# What a genotype whose preset names no recipe trains with: the DARTS protocol of its family.
+FALLBACK_RECIPES = {"cifar": "darts", "imagenet": "imagenet"}
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str) -> TrainingRecipe:
     if name not in RECIPES:
         raise ZooError(f"unknown recipe {name!r}: {closest(name, RECIPES)}")
     return RECIPES[name]
 
 
-def default_recipe(model: str, data: str) -> Recipe:
-    """The recipe of the model's paper for that dataset; `digits` always uses the reduced preset."""
-    from .data import dataset_info
-
+def default_recipe(model: GenotypeLike, data: str) -> TrainingRecipe:
+    """The recipe the genotype's preset for the dataset's family names (the paper's, in the zoo's
+    files); `darts` / `imagenet` when it names none; `digits` always uses the reduced preset."""
     info = dataset_info(data)
     if info.name == "digits":
         return RECIPES["digits"]
-    base = str(model)
-    if info.family == "imagenet":
-        base = base[: -len("_imagenet")] if base.endswith("_imagenet") else base
-        return RECIPES[IMAGENET_RECIPES.get(base, "imagenet")]
-    return RECIPES[MODEL_RECIPES.get(base, "darts")]
+    g = resolve_genotype(model)
+    name = g.preset(info.family).recipe or FALLBACK_RECIPES[info.family]
+    if name not in RECIPES:
+        raise ZooError(f"{_genotype_file(model, g)}: presets.{info.family}.recipe: unknown training recipe "
+                       f"{name!r} (known: {', '.join(RECIPES)})")
+    return RECIPES[name]
+
+
+def _genotype_file(model: GenotypeLike, g) -> str:
+    """The file a genotype was read from, for error messages (its name when it has no file)."""
+    if isinstance(model, (str, Path)):
+        text = str(model)
+        if text.endswith((".yaml", ".yml")) or Path(text).exists():
+            return text
+        return str(genotype_dir() / f"{g.name}.yaml")
+    return g.name
 
 
 # --------------------------------------------------------------------------- schedules
-def cosine_power_annealing(t: float, total: float, lr_max: float, lr_min: float, p: float) -> float:
-    """sharpDARTS eq. 2 at epoch t of `total`; p = 1 is plain cosine annealing (eq. 1), as the
-    paper specifies (eq. 2 is 0/0 there)."""
-    cos = 0.5 * (1.0 + math.cos(math.pi * t / total))
-    if p == 1.0:
-        return lr_min + (lr_max - lr_min) * cos
-    return lr_min + (lr_max - lr_min) * (p ** (cos + 1.0) - p) / (p * p - p)
-
-
-def lr_factor(recipe: Recipe, epoch: int, epochs: int) -> float:
+def lr_factor(recipe: TrainingRecipe, epoch: int, epochs: int) -> float:
     """lr(epoch) / recipe.lr, for epoch = 0 .. epochs - 1 (one value per epoch, as DARTS steps)."""
     if epoch < recipe.warmup_epochs:
         return (epoch + 1) / recipe.warmup_epochs
@@ -145,7 +145,8 @@ def lr_factor(recipe: Recipe, epoch: int, epochs: int) -> float:
                    "step or linear")
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: TrainingRecipe,
+                   epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-epoch LambdaLR (call .step() after each epoch). The optimizer's lr must be recipe.lr."""
     lr_factor(recipe, 0, epochs)  # an unknown schedule fails here, not after the first epoch
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: lr_factor(recipe, epoch, epochs))

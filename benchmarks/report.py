@@ -19,9 +19,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_save_figure, atomic_write_json
 from ..errors import ZooError
-from .counting import count_macs, count_params
-
-INPUT_SIZES = {"cifar": (3, 32, 32), "imagenet": (3, 224, 224)}
+from ..counting import INPUT_SIZES, count_macs, count_params
 
 
 @dataclass

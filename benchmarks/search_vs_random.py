@@ -49,7 +49,7 @@ def random_genotype(like: Genotype, rng: random.Random, candidates: Optional[Seq
 
 
 def _digits(train_images: int, seed: int, data_dir=None):
-    from zoo.benchmarks.data import build_transform, load_dataset
+    from zoo.data import build_transform, load_dataset
 
     train = load_dataset("digits", "train", data_dir, transform=build_transform("digits", train=True))
     test = load_dataset("digits", "test", data_dir)

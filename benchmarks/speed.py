@@ -17,7 +17,7 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
-from .data import dataset_info
+from ..data import dataset_info
 from .recipes import default_recipe
 
 

@@ -31,16 +31,16 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 import zoo
 from zoo.errors import CheckpointError, ZooError
-from zoo.search.checkpoint import rng_state, set_rng_state, settings_mismatch
-from zoo.search.distributed import DistContext, init_from_env
+from zoo.checkpoint import settings_mismatch
+from zoo.runtime import DistContext, distributed_context, rng_state, seed_everything, set_rng_state
 
 from zoo.atomic import atomic_save_figure, atomic_write_bytes, atomic_write_json
 
 from .checkpoint import RunCheckpoint, load_into, save_weights
-from .counting import count_macs, count_params
-from .data import build_transform, dataset_info, load_dataset
+from ..counting import count_macs, count_params
+from ..data import build_transform, dataset_info, load_dataset
 from .evaluate import batches, pick_device, run_eval, topk_correct
-from .recipes import Recipe, default_recipe, get_recipe, make_scheduler
+from .recipes import TrainingRecipe, default_recipe, get_recipe, make_scheduler
 
 RUN_FILES = ("model.safetensors", "metrics.json", "log.jsonl", "curves.png")
 
@@ -78,12 +78,6 @@ def all_gather(obj: Any, d: DistContext) -> list[Any]:
     return out
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 # --------------------------------------------------------------------------- the run
 def default_run_dir(model: str, data: str, recipe: str, seed: int) -> Path:
     stem = Path(model).stem if str(model).endswith((".yaml", ".yml")) else str(model)
@@ -110,7 +104,7 @@ class Trainer:
                    if v is not None}
         if changes.get("epochs", 1) < 1 or changes.get("batch_size", 1) < 1:
             raise ZooError("--epochs and --batch-size must be at least 1")
-        self.recipe: Recipe = dataclasses.replace(base, **changes)
+        self.recipe: TrainingRecipe = dataclasses.replace(base, **changes)
         model_args = {**self.recipe.model, **{k: v for k, v in dict(layers=layers, channels=channels).items()
                                               if v is not None}}
         self.model_args: dict[str, Any] = dict(
@@ -261,7 +255,7 @@ class Trainer:
     # ------------------------------------------------------------------ main
     def fit(self) -> dict[str, Any]:
         owns_group = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized()
-        d = init_from_env(self.device.type)
+        d = distributed_context(self.device.type)
         if self.device.type == "cuda" and d.enabled:
             self.device = torch.device("cuda", d.local_rank)
         try:

@@ -102,7 +102,7 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .runner import run_search
+    from .run import run_search
 
     path = run_search(
         args.recipe, data=args.data, data_dir=args.data_dir, epochs=args.epochs, out=args.out,

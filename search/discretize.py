@@ -28,15 +28,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from zoo.errors import ZooError, closest
+from zoo.errors import ZooError
 from zoo.genotype import NUM_CELL_INPUTS, Genotype, make_genotype
 from zoo.ops import get_op_set
 
+from .registry import Registry
 from .stretchable import live_edges
 
 EdgeWeights = Sequence[Mapping[str, float]]
 Node = list[tuple[str, int]]
-RULES = ("standard", "grouping")
+# A discretization rule turns one cell type's edge weights into the weights the edges and ops are
+# ranked by: "standard" ranks by the softmax weights themselves (DARTS); "grouping" first sums
+# them per op group and gives the sum to the group's best op (the thesis' grouping rule).
+RULES: Registry[Callable[[EdgeWeights, Any], EdgeWeights]] = Registry("discretization rule")
 SKIP = "skip_connect"
 
 
@@ -100,6 +104,10 @@ def group_weights(weights: EdgeWeights, group_of: Callable[[str], str]) -> list[
             new[top] = scores[group]
         out.append(new)
     return out
+
+
+RULES.register("standard")(lambda weights, ops: weights)
+RULES.register("grouping")(lambda weights, ops: group_weights(weights, ops.group))
 
 
 def cap_skips(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], k: int, max_skips: int,
@@ -184,17 +192,14 @@ def _prune_unfed(cell: list[Node]) -> list[Node]:
 def derive_cells(supernet: Any, rule: str = "standard", max_skips: Optional[int] = None,
                  rerank: bool = True) -> dict[str, list[Node]]:
     """{cell_type: nodes} for every cell type of the supernet's space."""
-    if rule not in RULES:
-        raise ZooError(f"discretize: unknown rule {rule!r} ({closest(rule, RULES)})")
+    rank_by = RULES.get(rule)
     space = supernet.space
     ops = get_op_set(space.op_set)
     weights = supernet.arch_weights()
     edge_list = space.edge_list
     cells = {}
     for t in space.cell_types:
-        w = weights[t]
-        if rule == "grouping":
-            w = group_weights(w, ops.group)
+        w = rank_by(weights[t], ops)
         cap = None if space.is_reduction(t) else max_skips
         if space.stretchable:
             chosen = supernet.topology.choose(supernet.betas[t])

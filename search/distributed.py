@@ -12,48 +12,13 @@ broadcast from rank 0 before every checkpoint.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from typing import Iterable, Optional
 
 import torch
 import torch.distributed as dist
 
-
-@dataclass(frozen=True)
-class DistContext:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_from_env(device_kind: str) -> DistContext:
-    """Join the process group that torchrun describes in the environment (WORLD_SIZE > 1)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistContext()
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        backend = "nccl" if device_kind == "cuda" else "gloo"
-        if device_kind == "cuda":
-            torch.cuda.set_device(local)
-        dist.init_process_group(backend=backend)
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
-
-
-def context_from_group() -> DistContext:
-    if not (dist.is_available() and dist.is_initialized()):
-        return DistContext()
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+# The process group itself (joining it under torchrun, rank, world size) is zoo.runtime's, shared
+# with training; this module holds what only the search needs on top of it.
 
 
 def average_gradients(params: Iterable[torch.Tensor], world_size: int) -> None:

@@ -52,8 +52,10 @@ PDARTS_MAX_SKIPS = 2
 
 @dataclass(frozen=True)
 class Stage:
+    """One stage of a search; a search that is not progressive is a single stage."""
+
     layers: int          # cells of this stage's supernet
-    ops_per_edge: int    # candidates on every edge during this stage
+    ops_per_edge: Optional[int]  # candidates on every edge during this stage (None: the whole space)
     skip_dropout: float  # the stage's base rate r
     epochs: int = PDARTS_EPOCHS
     warmup_epochs: int = PDARTS_WARMUP   # epochs that update weights only
@@ -62,13 +64,17 @@ class Stage:
         return skip_dropout_rate(epoch, self.skip_dropout, self.epochs, self.warmup_epochs)
 
 
-def stage_plan(cells: Sequence[int] = PDARTS_CELLS, ops: Sequence[int] = PDARTS_OPS,
-               skip_dropout: Sequence[float] = PDARTS_SKIP_DROPOUT, epochs: int = PDARTS_EPOCHS,
+def stage_plan(cells: Sequence[int] = PDARTS_CELLS, ops: Optional[Sequence[int]] = PDARTS_OPS,
+               skip_dropout: Optional[Sequence[float]] = PDARTS_SKIP_DROPOUT, epochs: int = PDARTS_EPOCHS,
                warmup_epochs: int = PDARTS_WARMUP) -> tuple[Stage, ...]:
+    """The stages of a progressive search. `ops=None` keeps every candidate in every stage (no
+    pruning); `skip_dropout=None` is no dropout."""
+    ops = tuple(ops) if ops else (None,) * len(cells)
+    skip_dropout = tuple(skip_dropout) if skip_dropout else (0.0,) * len(cells)
     if not (len(cells) == len(ops) == len(skip_dropout)) or not cells:
         raise ZooError(f"P-DARTS stages: cells {list(cells)}, ops {list(ops)} and skip_dropout "
                        f"{list(skip_dropout)} must have the same, non-zero length")
-    if any(b > a for a, b in zip(ops, ops[1:])):
+    if None not in ops and any(b > a for a, b in zip(ops, ops[1:])):
         raise ZooError(f"P-DARTS stages: ops per edge {list(ops)} must not grow from stage to stage")
     return tuple(Stage(c, o, float(p), epochs, warmup_epochs) for c, o, p in zip(cells, ops, skip_dropout))
 
@@ -117,10 +123,10 @@ def build_stage(space: SearchSpace, stage: Stage,
                 edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                 **supernet_kw: Any) -> Supernet:
     """A fresh supernet for `stage`; the first stage uses the space's full candidate list."""
-    if edge_candidates is None and len(space.candidates) != stage.ops_per_edge:
+    if edge_candidates is None and stage.ops_per_edge not in (None, len(space.candidates)):
         raise ZooError(f"P-DARTS stages: the first stage expects {stage.ops_per_edge} ops per edge, "
                        f"the space has {len(space.candidates)} (adjust `ops` of the stage plan)")
-    if edge_candidates is not None:
+    if edge_candidates is not None and stage.ops_per_edge is not None:
         for t, cands in edge_candidates.items():
             if any(len(c) != stage.ops_per_edge for c in cands):
                 raise ZooError(f"P-DARTS stages: cell type {t!r} has edges with other than "

@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..errors import ZooError, closest
+from ..genotype import DEFAULT_STAGES
+from .discretize import RULES
+from .pdarts import Stage, stage_plan
+from .space import N3_STAGES
+from .strategies import STRATEGIES
 
-DARTS_STAGES = ("normal", "reduce", "normal", "reduce", "normal")
-# PDARTS-N3 (seed 000 sec. 3.3.2, Fig. 3.2): one normal cell type per block.
-N3_STAGES = ("normal1", "reduce", "normal2", "reduce", "normal3")
-STRATEGIES = ("first_order", "second_order", "one_level", "mixed_level")
-RULES = ("standard", "grouping")
+# Fields that describe the recipe rather than configure the search (not recorded as settings).
+_DESCRIPTIVE = ("name", "source", "digits")
 
 
 @dataclass(frozen=True)
-class Recipe:
+class SearchRecipe:
     name: str
     source: str
     strategy: str = "first_order"
@@ -32,7 +34,7 @@ class Recipe:
     op_set: str = "darts"
     candidates: Optional[tuple[str, ...]] = None  # None: the op set's paper candidates
     nodes: int = 4
-    stages: tuple[str, ...] = DARTS_STAGES
+    stages: tuple[str, ...] = DEFAULT_STAGES
     stretchable: bool = False
     # --- supernet
     layers: int = 8
@@ -70,14 +72,13 @@ class Recipe:
     def staged(self) -> bool:
         return bool(self.stage_layers)
 
-    def stage_plan(self) -> list["Stage"]:
+    def stage_plan(self) -> tuple[Stage, ...]:
+        """The search's stages: P-DARTS' progressive ones, or one stage of `layers` cells."""
         if not self.staged:
-            return [Stage(index=0, layers=self.layers, num_ops=None, dropout=0.0,
-                          epochs=self.epochs, warmup=self.warmup_epochs)]
-        return [Stage(index=i, layers=n, num_ops=self.stage_ops[i] if self.stage_ops else None,
-                      dropout=self.stage_dropout[i] if self.stage_dropout else 0.0,
-                      epochs=self.epochs, warmup=self.warmup_epochs)
-                for i, n in enumerate(self.stage_layers)]
+            return (Stage(self.layers, None, 0.0, self.epochs, self.warmup_epochs),)
+        return stage_plan(cells=self.stage_layers, ops=self.stage_ops or None,
+                          skip_dropout=self.stage_dropout or None, epochs=self.epochs,
+                          warmup_epochs=self.warmup_epochs)
 
     def total_epochs(self) -> int:
         return self.epochs * max(1, len(self.stage_layers))
@@ -85,15 +86,9 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
-
-@dataclass(frozen=True)
-class Stage:
-    index: int
-    layers: int
-    num_ops: Optional[int]
-    dropout: float
-    epochs: int
-    warmup: int
+    def settings(self) -> dict[str, Any]:
+        """What configures the search (every field but the name, source and digits preset)."""
+        return {k: v for k, v in self.to_dict().items() if k not in _DESCRIPTIVE}
 
 
 def _plain(value: Any) -> Any:
@@ -118,20 +113,20 @@ _DIGITS_SINGLE = dict(channels=8, layers=5, epochs=4, batch_size=32, subset=512,
 _DIGITS_STAGED = dict(channels=8, stage_layers=(3, 5, 5), epochs=3, warmup_epochs=1,
                       batch_size=32, subset=512)
 
-RECIPES: dict[str, Recipe] = {
-    "darts_v1": Recipe(
+RECIPES: dict[str, SearchRecipe] = {
+    "darts_v1": SearchRecipe(
         name="darts_v1", strategy="first_order", source="first order; " + _DARTS_SOURCE,
         eval_drop_path=0.2, digits=_DIGITS_SINGLE),
-    "darts_v2": Recipe(
+    "darts_v2": SearchRecipe(
         name="darts_v2", strategy="second_order",
         source="second order (unrolled, xi = lr, finite-difference eps 0.01/||grad||); " + _DARTS_SOURCE,
         eval_drop_path=0.2, digits=_DIGITS_SINGLE),
-    "pdarts": Recipe(
+    "pdarts": SearchRecipe(
         name="pdarts", strategy="first_order", source=_PDARTS_SOURCE,
         epochs=25, batch_size=96, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
         stage_layers=(5, 11, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, max_skips=2, eval_drop_path=0.3, digits=_DIGITS_STAGED),
-    "pdarts_3b": Recipe(
+    "pdarts_3b": SearchRecipe(
         name="pdarts_3b", strategy="first_order", nodes=3,
         source=("PDARTS-3b (Paganucci, ETH semester thesis 2020, seed 000 secs. 3.3.1, 4.1.1, Table A.1): "
                 "P-DARTS with 3 intermediate nodes, batch 64 (the thesis searched with 32 and 64), "
@@ -139,7 +134,7 @@ RECIPES: dict[str, Recipe] = {
         epochs=25, batch_size=64, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
         stage_layers=(5, 11, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, max_skips=2, eval_layers=26, eval_drop_path=0.3, digits=_DIGITS_STAGED),
-    "pdarts_n3_2g": Recipe(
+    "pdarts_n3_2g": SearchRecipe(
         name="pdarts_n3_2g", strategy="first_order", stages=N3_STAGES,
         source=("PDARTS-N3-2g (seed 000 secs. 3.3.2, 3.5, 4.3, Tables A.2 and 4.5): three normal cell "
                 "types (one per block), extended stages of 11/14/17 cells, search batch 32, grouping "
@@ -148,7 +143,7 @@ RECIPES: dict[str, Recipe] = {
         stage_layers=(11, 14, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, rule="grouping", max_skips=None, eval_drop_path=0.3,
         digits=dict(_DIGITS_STAGED, stage_layers=(5, 5, 8))),
-    "milenas_sc": Recipe(
+    "milenas_sc": SearchRecipe(
         name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=6,
         candidates=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                     "dil_conv_3x3", "dil_conv_5x5"),
@@ -166,18 +161,17 @@ def recipe_names() -> tuple[str, ...]:
     return tuple(RECIPES)
 
 
-def get_recipe(name: str) -> Recipe:
+def get_recipe(name: str) -> SearchRecipe:
     if name not in RECIPES:
         raise ZooError(f"unknown search recipe {name!r}: {closest(name, RECIPES)}")
     return RECIPES[name]
 
 
 # Fields a user may override, with the type each value is parsed to.
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Recipe)}
-OVERRIDABLE = tuple(n for n in _FIELD_TYPES if n not in ("name", "source", "digits"))
+OVERRIDABLE = tuple(f.name for f in dataclasses.fields(SearchRecipe) if f.name not in _DESCRIPTIVE)
 
 
-def _coerce(recipe: Recipe, key: str, value: Any) -> Any:
+def _coerce(recipe: SearchRecipe, key: str, value: Any) -> Any:
     """Check one override against the recipe field it replaces; one-line ZooError if it is wrong."""
     current = getattr(recipe, key)
 
@@ -253,8 +247,8 @@ def _coerce(recipe: Recipe, key: str, value: Any) -> Any:
     return str(value)
 
 
-def apply_overrides(recipe: Recipe, overrides: Optional[Mapping[str, Any]] = None,
-                    data: Optional[str] = None) -> Recipe:
+def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]] = None,
+                    data: Optional[str] = None) -> SearchRecipe:
     """The recipe with the digits preset (when `data == "digits"`) and then the user's overrides.
 
     Explicit overrides always win over the preset. When a staged recipe's `epochs` is overridden
@@ -284,14 +278,14 @@ def apply_overrides(recipe: Recipe, overrides: Optional[Mapping[str, Any]] = Non
     return out
 
 
-def _check(r: Recipe) -> None:
+def _check(r: SearchRecipe) -> None:
     def bad(msg: str) -> ZooError:
         return ZooError(f"search recipe {r.name}: {msg}")
 
-    if r.strategy not in STRATEGIES:
-        raise bad(f"unknown strategy {r.strategy!r}: {closest(r.strategy, STRATEGIES)}")
-    if r.rule not in RULES:
-        raise bad(f"unknown discretization rule {r.rule!r}: {closest(r.rule, RULES)}")
+    if r.strategy not in STRATEGIES.names():
+        raise bad(f"unknown strategy {r.strategy!r}: {closest(r.strategy, STRATEGIES.names())}")
+    if r.rule not in RULES.names():
+        raise bad(f"unknown discretization rule {r.rule!r}: {closest(r.rule, RULES.names())}")
     if r.staged:
         n = len(r.stage_layers)
         for key in ("stage_ops", "stage_dropout"):

@@ -32,7 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.errors import ZooError, closest
+from zoo.errors import ZooError
+
+from .registry import Registry
 
 Batch = Sequence[torch.Tensor]
 
@@ -343,10 +345,11 @@ def _need(batch: Optional[Batch], name: str) -> Batch:
     return batch
 
 
-STRATEGIES = {cls.name: cls for cls in (FirstOrder, SecondOrder, OneLevel, MixedLevel)}
-ALIASES = {"first": "first_order", "darts_1st": "first_order", "second": "second_order",
-           "unrolled": "second_order", "darts_2nd": "second_order", "onelevel": "one_level",
-           "milenas": "mixed_level", "mixed": "mixed_level"}
+STRATEGIES: Registry[type[ArchStrategy]] = Registry("search strategy")
+STRATEGIES.register("first_order", "first", "darts_1st")(FirstOrder)
+STRATEGIES.register("second_order", "second", "unrolled", "darts_2nd")(SecondOrder)
+STRATEGIES.register("one_level", "onelevel")(OneLevel)
+STRATEGIES.register("mixed_level", "milenas", "mixed")(MixedLevel)
 
 
 def make_strategy(name: str, supernet: nn.Module, w_optimizer: torch.optim.Optimizer,
@@ -354,7 +357,4 @@ def make_strategy(name: str, supernet: nn.Module, w_optimizer: torch.optim.Optim
     """first_order | second_order | one_level | mixed_level (aliases: first, second, unrolled,
     milenas, ...); keyword options go to the strategy (grad_clip, arch_grad_clip, topology_reg,
     warmup, and xi / unroll / r for second_order, lam / lam_train for mixed_level)."""
-    key = ALIASES.get(name, name)
-    if key not in STRATEGIES:
-        raise ZooError(f"unknown search strategy {name!r} ({closest(name, list(STRATEGIES) + list(ALIASES))})")
-    return STRATEGIES[key](supernet, w_optimizer, a_optimizer, **kw)
+    return STRATEGIES.get(name)(supernet, w_optimizer, a_optimizer, **kw)

@@ -1,10 +1,10 @@
-"""Tiny search settings and helpers shared by the runner and resume tests."""
+"""Tiny search settings and helpers shared by the search run and resume tests."""
 
 import torch
 from torch.utils.data import TensorDataset
 
 import zoo
-from zoo.search.runner import run_search
+from zoo.search import run_search
 
 TINY = {"channels": 4, "layers": 3, "nodes": 2, "batch_size": 8}
 TINY_STAGED = {"channels": 4, "stage_layers": "3,3,3", "batch_size": 8}

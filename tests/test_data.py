@@ -1,4 +1,4 @@
-"""zoo.benchmarks.data: the real loaders on small files written in the real formats."""
+"""zoo.data: the real loaders on small files written in the real formats."""
 
 import pickle
 
@@ -8,7 +8,7 @@ import torch
 from torchvision import transforms as T
 
 from fake_datasets import cifar_image, write_cifar10, write_cifar100, write_cifar101, write_image_folder
-from zoo.benchmarks.data import (DATASETS, DIGITS_MEAN, DIGITS_STD, build_transform, dataset_info,
+from zoo.data import (DATASETS, DIGITS_MEAN, DIGITS_STD, build_transform, dataset_info,
                                  default_root, load_dataset)
 from zoo.errors import DataError
 from zoo.network import CIFAR_MEAN, CIFAR_STD

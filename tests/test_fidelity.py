@@ -1,9 +1,10 @@
-"""Every row of published.md §4: our compiled networks count exactly what the authors' code counts."""
+"""Every count measured on the authors' public implementations (the `reference` rows of
+genotypes/*.yaml): our compiled networks count exactly what the authors' code counts."""
 
 import pytest
 
 import zoo
-from zoo.benchmarks.counting import count_macs, count_params
+from zoo.counting import count_macs, count_params
 
 
 def _rows():
@@ -26,7 +27,8 @@ def test_reference_counts(name, setting, row):
 
 
 def test_every_reference_row_is_covered():
-    """published.md §4 has 13 rows plus the two PDARTS-3b reconstruction checks."""
+    """The 13 counts measured on the authors' public implementations plus the two PDARTS-3b
+    reconstruction checks."""
     settings = {(n, s) for n in zoo.ZOO_NAMES for s in zoo.zoo_genotype(n).reference}
     expected = {
         ("darts_v1", "cifar"), ("darts_v2", "cifar"), ("pdarts", "cifar"), ("pc_darts", "cifar"),

@@ -12,7 +12,7 @@ from zoo.benchmarks.checkpoint import RunCheckpoint
 from zoo.errors import CheckpointError, GenotypeError, ZooError
 from zoo.genotype import genotype_from_dict
 from zoo.paths import child_path, is_safe_name
-from zoo.search.checkpoint import CheckpointStore
+from zoo.checkpoint import CheckpointStore
 
 ESCAPES = ["../victim.bin", "../../victim.bin", "/tmp/victim.bin", "sub/x.pt", "..", ".", "",
            "..\\victim.bin", "a\x00b", "-rf", ".hidden"]
@@ -59,19 +59,19 @@ def test_training_checkpoint_pointer_cannot_read_or_delete_outside(tmp_path, esc
     assert victim.read_bytes() == b"keep me"
 
 
-@pytest.mark.parametrize("role", ["model", "state"])
+@pytest.mark.parametrize("role", ["tensors", "state"])
 @pytest.mark.parametrize("escape", ["../victim.bin", "ABS"])
 def test_search_checkpoint_pointer_cannot_read_outside(tmp_path, role, escape):
     victim = _victim(tmp_path)
-    store = CheckpointStore(tmp_path / "s.ckpt")
-    store.save({"w": torch.ones(2)}, {"x": torch.zeros(1)}, {"stage": 0, "epoch": 1, "settings": {}})
+    store = CheckpointStore(tmp_path / "s.ckpt", kind="search")
+    store.save("s0-e0001", {"w": torch.ones(2)}, {"x": torch.zeros(1)}, {"stage": 0, "epoch": 1})
     meta = json.loads(store.latest.read_text())
     meta["files"][role] = str(victim) if escape == "ABS" else escape
     store.latest.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not a plain file name"):
         store.load()
     # Saving the next epoch only ever deletes files it lists inside its own folder.
-    store.save({"w": torch.ones(2)}, {"x": torch.zeros(1)}, {"stage": 0, "epoch": 2, "settings": {}})
+    store.save("s0-e0002", {"w": torch.ones(2)}, {"x": torch.zeros(1)}, {"stage": 0, "epoch": 2})
     assert victim.read_bytes() == b"keep me"
 
 
@@ -116,7 +116,7 @@ def test_draw_of_a_genotype_built_in_code_stays_in_its_folder(tmp_path):
 
 
 def test_search_out_whose_name_is_not_a_genotype_name_is_refused_before_work(tmp_path):
-    from zoo.search.runner import run_search
+    from zoo.search import run_search
 
     with pytest.raises(ZooError, match="cannot be a genotype name"):
         run_search("darts_v1", data="digits", out=tmp_path / "my cell.yaml", progress=False)

@@ -1,4 +1,5 @@
-"""The four genotypes published only as figures (published.md §2): each reconstruction meets every
+"""The four genotypes published only as figures (Paganucci thesis 2020, Figs. 4.1 and A.4; Huang et al.,
+"Stretchable Cells Help DARTS Search Better", Fig. 3 and supplement): each reconstruction meets every
 constraint the papers' text states, checked on real compiled networks counted with thop."""
 
 import functools
@@ -8,17 +9,17 @@ import timm
 import torch
 
 import zoo
-from zoo.benchmarks.counting import count_macs, count_params
+from zoo.counting import count_macs, count_params
 
 DILATED = ("dil_conv_3x3", "dil_conv_5x5")
 # The thesis counts 551M on a thop that gave the published PDARTS 543M; today's counts 553.0M.
 N3_2G_MACS_M = 551 * 553.0 / 543
-SC_TABLE1 = {  # name: (layers, params M, FLOPs M), Table 1 of seed 004
+SC_TABLE1 = {  # name: (layers, params M, FLOPs M), Table 1 of "Stretchable Cells Help DARTS Search Better"
     "milenas_sc_l8": (8, 3.5, 599),
     "milenas_sc_l12": (12, 3.5, 622),
     "milenas_sc_l16": (16, 3.57, 577),
 }
-SC_PUBLISHED = {  # name: (top1_err, std, search GPU-days), Table 1 of seed 004
+SC_PUBLISHED = {  # name: (top1_err, std, search GPU-days), same Table 1
     "milenas_sc_l8": (2.58, 0.11, 1.1),
     "milenas_sc_l12": (2.36, 0.07, 1.5),
     "milenas_sc_l16": (2.51, 0.09, 2.2),

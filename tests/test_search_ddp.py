@@ -49,7 +49,7 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
 
     # The runner itself under 2 ranks (rank 0 writes the outputs).
     from torch.utils.data import TensorDataset
-    from zoo.search.runner import run_search
+    from zoo.search import run_search
 
     gen = torch.Generator().manual_seed(0)
     ds = TensorDataset(torch.randn(32, 3, 16, 16, generator=gen), torch.arange(32) % 10)

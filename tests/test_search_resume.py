@@ -1,5 +1,5 @@
 """Interrupted searches resume to the same genotype: paused in-process, across P-DARTS stages, and
-after SIGKILL of a real process (checks of bad checkpoints: test_search_runner.py)."""
+after SIGKILL of a real process (checks of bad checkpoints: test_search_run.py)."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.search.checkpoint import CheckpointStore
+from zoo.checkpoint import CheckpointStore
 from search_helpers import CLI_TINY, TINY, TINY_STAGED, comparable, search
 
 
@@ -21,7 +21,7 @@ def test_pause_and_resume_reach_the_same_genotype(tmp_path):
     search(tmp_path, "ref", epochs=3)
     assert search(tmp_path, "cut", epochs=3, stop_after_epochs=1) is None
     assert not (tmp_path / "cut.yaml").exists()
-    assert CheckpointStore(tmp_path / "cut.ckpt").load().epoch == 1
+    assert CheckpointStore(tmp_path / "cut.ckpt", "search").read_meta()["epoch"] == 1
     search(tmp_path, "cut", epochs=3, resume=True)
     assert comparable(tmp_path / "cut.yaml") == comparable(tmp_path / "ref.yaml")
     ref = json.loads((tmp_path / "ref.history.json").read_text())["records"]
@@ -34,7 +34,7 @@ def test_resume_across_pdarts_stage_boundaries(tmp_path):
     search(tmp_path, "ref", **kw)
     assert search(tmp_path, "cut", stop_after_epochs=1, **kw) is None       # after stage 1
     assert search(tmp_path, "cut", stop_after_epochs=1, resume=True, **kw) is None  # after stage 2
-    assert CheckpointStore(tmp_path / "cut.ckpt").load().stage == 1
+    assert CheckpointStore(tmp_path / "cut.ckpt", "search").read_meta()["stage"] == 1
     search(tmp_path, "cut", resume=True, **kw)
     assert comparable(tmp_path / "cut.yaml") == comparable(tmp_path / "ref.yaml")
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from zoo.search.schedules import cosine_power_annealing, cosine_power_scheduler
+from zoo.schedules import cosine_power_annealing, cosine_power_scheduler
 
 
 def test_cosine_power_annealing_by_hand():
@@ -19,6 +19,10 @@ def test_cosine_power_annealing_by_hand():
     assert cosine_power_annealing(50, 100, 1.0, 0.0, p=2) == pytest.approx(math.sqrt(2) - 1)
     # A larger p decays faster through the middle epochs.
     assert cosine_power_annealing(50, 100, 1.0, 0.0, p=10) < cosine_power_annealing(50, 100, 1.0, 0.0, p=2)
+    # p <= 0 has no meaning in eq. 2.
+    for p in (0.0, -2.0):
+        with pytest.raises(ValueError, match="p > 0"):
+            cosine_power_annealing(10, 100, 1.0, 0.0, p=p)
 
 
 def test_cosine_power_scheduler_drives_an_optimizer():

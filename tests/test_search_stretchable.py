@@ -23,7 +23,8 @@ def test_code_sets():
     assert topo.codes[0] == ((2,), (3,), (2, 3))
     assert topo.codes[2] == ((3,),)
     assert topo.num_betas == 7
-    # Seed 004's N = 9 (7 intermediate nodes): 2 * (2^7 - 1) + (2^6 - 1) + ... + (2^1 - 1).
+    # "Stretchable Cells Help DARTS Search Better" (section "Search with stretchable cells") uses
+    # N = 9 (7 intermediate nodes): 2 * (2^7 - 1) + (2^6 - 1) + ... + (2^1 - 1).
     assert OutputEdgeTopology(nodes=7).num_betas == 2 * 127 + 63 + 31 + 15 + 7 + 3 + 1 == 374
     assert OutputEdgeTopology(nodes=2, include_empty=True).codes[0] == ((), (2,), (3,), (2, 3))
     pairs = OutputEdgeTopology(nodes=4, out_edges=2)

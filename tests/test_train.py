@@ -10,10 +10,10 @@ import torch
 
 import zoo.cli
 from zoo.benchmarks.checkpoint import read_weights
-from zoo.benchmarks.recipes import (RECIPES, cosine_power_annealing, default_recipe, get_recipe, lr_factor,
-                                    make_scheduler)
+from zoo.benchmarks.recipes import RECIPES, default_recipe, get_recipe, lr_factor, make_scheduler
 from zoo.benchmarks.train import RUN_FILES, Trainer, train
 from zoo.errors import CheckpointError, ZooError
+from zoo.schedules import cosine_power_annealing
 
 # A network and data small enough for a CPU test: 3 cells of 4 channels, 32 digits, batch 16.
 TINY = dict(layers=3, channels=4, limit_train=32, limit_test=40, batch_size=16, progress=False,
@@ -95,7 +95,7 @@ def test_tiny_digits_run_writes_the_run_dir(tmp_path):
     assert 0 <= saved["top1"] <= saved["top5"] <= 100 and saved["best_top1"] == saved["top1"]
     assert saved["test_images"] == 40 and saved["recipe"]["name"] == "digits"
     model = zoo.create_model("pdarts_3b", num_classes=10, layers=3, channels=4, auxiliary=False)
-    from zoo.benchmarks.counting import count_macs, count_params
+    from zoo.counting import count_macs, count_params
 
     assert saved["params"] == count_params(model) and saved["macs"] == count_macs(model)
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .genotype import Genotype
+from .counting import INPUT_SIZES, count_macs, count_params
+from .draw import draw_genotype
+from .genotype import Genotype, dump_genotype
+from .models import ZOO_NAMES, create_model, resolve_genotype, zoo_genotype
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,8 +52,6 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .models import ZOO_NAMES, zoo_genotype
-
     rows = []
     for name in ZOO_NAMES:
         g = zoo_genotype(name)
@@ -82,11 +83,6 @@ def _describe_cells(g: Genotype) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .benchmarks.counting import count_macs, count_params
-    from .benchmarks.report import INPUT_SIZES
-    from .genotype import dump_genotype
-    from .models import create_model, resolve_genotype
-
     target = args.model
     family = args.family
     if target.endswith("_imagenet") and not target.endswith((".yaml", ".yml")):
@@ -111,8 +107,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     if ref and not overrides:
         print(f"  reference (authors' code): {ref['params_m']:.4f}M params, {ref['macs_m']:.1f}M MACs")
     if args.draw:
-        from .draw import draw_genotype
-
         for path in draw_genotype(g, args.draw):
             print(f"  wrote {path}")
     return 0

@@ -81,13 +81,16 @@ class CellType:
 
 @dataclass(frozen=True)
 class Preset:
-    """Network size for one dataset family; the paper's headline setting."""
+    """Network size for one dataset family; the paper's headline setting. `recipe` names the
+    training recipe the paper trained it with (a name of zoo.benchmarks.recipes, which checks it
+    when training; None: that room's default). It is not a network argument."""
 
     layers: int
     channels: int
     auxiliary: bool = True
     drop_path: float = 0.2
     stem_multiplier: int = 3
+    recipe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,8 +352,10 @@ class _Parser:
         drop = self.expect(values["drop_path"], (int, float), f"{path}.drop_path", "a number")
         if not 0 <= drop < 1 or math.isnan(drop):
             raise self.fail(f"{path}.drop_path", f"{drop} is not a probability", "use a value in [0, 1)")
+        # A training recipe's name; which names exist is the benchmarks' business (checked when training).
+        recipe = self.safe_name(raw["recipe"], f"{path}.recipe") if "recipe" in raw else base.recipe
         return Preset(layers=layers, channels=channels, auxiliary=values["auxiliary"],
-                      drop_path=float(drop), stem_multiplier=stem)
+                      drop_path=float(drop), stem_multiplier=stem, recipe=recipe)
 
 
 def validate_ops(g: Genotype, where: str | None = None) -> None:
@@ -464,11 +469,19 @@ def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     out["cells"] = cells
     out["stages"] = _FlowList(g.stages)
     if g.presets:
-        out["presets"] = {f: dataclasses.asdict(p) for f, p in g.presets.items()}
+        out["presets"] = {f: preset_to_dict(p) for f, p in g.presets.items()}
     for key in ("source", "provenance", "published", "reference", "search"):
         value = getattr(g, key)
         if value:
             out[key] = _plain(value)
+    return out
+
+
+def preset_to_dict(p: Preset) -> dict[str, Any]:
+    """A preset as the file writes it: `recipe` only when it is set."""
+    out = dataclasses.asdict(p)
+    if out["recipe"] is None:
+        del out["recipe"]
     return out
 
 
@@ -498,6 +511,6 @@ def make_genotype(name: str, cells: Mapping[str, tuple[bool, Sequence[Sequence[t
         if key == "stages":
             value = list(value)
         elif key == "presets":
-            value = {f: dataclasses.asdict(p) if isinstance(p, Preset) else dict(p) for f, p in value.items()}
+            value = {f: preset_to_dict(p) if isinstance(p, Preset) else dict(p) for f, p in value.items()}
         data[key] = value
     return genotype_from_dict(data, where=name)

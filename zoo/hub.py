@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from .counting import INPUT_SIZES, count_macs, count_params
 from .errors import HubError
 from .genotype import genotype_to_dict
 from .network import DartsNetwork
@@ -40,10 +41,8 @@ def _architecture(model: DartsNetwork) -> tuple[str, dict[str, Any]]:
 
 
 def model_card(model: DartsNetwork, architecture: str, metrics: Optional[Mapping[str, Any]] = None) -> str:
-    from .benchmarks.counting import count_macs, count_params
-
     g = model.genotype
-    size = (3, 32, 32) if model.family == "cifar" else (3, 224, 224)
+    size = INPUT_SIZES[model.family]
     params = count_params(model) / 1e6
     macs = count_macs(model, size) / 1e6
     lines = [

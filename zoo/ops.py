@@ -258,7 +258,7 @@ register_op("sharp", "choke_conv_3x3")(_sharp_sep_conv(3, 1, "choke"))
 register_op("sharp", "dil_choke_conv_3x3")(_sharp_sep_conv(3, 2, "choke"))
 
 
-# --------------------------------------------------------------------------- thesis (seed 000)
+# ------------------------------------------- thesis: Paganucci (ETH Zurich, 2020), sections 3.4.1-3.4.2
 register_op_set("thesis", base="darts", candidates=DARTS_CANDIDATES,
                 description="Paganucci (2020) §3.4: DARTS ops plus depth-balanced dilated convs "
                             "(dil_conv_kxk_DD, dil_conv_kxk_DC) and deep separable convs")

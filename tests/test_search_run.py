@@ -10,9 +10,8 @@ import torch
 import zoo
 from zoo.cli import main
 from zoo.errors import CheckpointError, ZooError
-from zoo.search import runner
-from zoo.search.checkpoint import CheckpointStore
-from zoo.search.runner import SearchDiverged, run_search
+from zoo.checkpoint import CheckpointStore
+from zoo.search import STRATEGIES, SearchDiverged, run_search
 from search_helpers import CLI_TINY, TINY, TINY_STAGED, search
 
 
@@ -59,43 +58,51 @@ def test_pdarts_digits_search_writes_a_buildable_genotype_and_history(tmp_path):
     assert out.with_name("pd3b.log").read_text().count("\n") >= 8
 
 
-def _nan_after(steps):
-    """A make_strategy whose steps report a NaN loss from step `steps` on."""
-    real = runner.make_strategy
-    count = {"n": 0}
+@pytest.fixture()
+def nan_after():
+    """Registers a plug-in strategy, `nan_after_N`, whose steps report a NaN loss from step N on:
+    a new strategy reaches the run through the registry and a recipe override alone."""
+    names = []
 
-    def make(*a, **kw):
-        strategy = real(*a, **kw)
-        step = strategy.step
+    def register(steps):
+        first_order = STRATEGIES.get("first_order")
 
-        def poisoned(tb, vb):
-            count["n"] += 1
-            stats = step(tb, vb)
-            if count["n"] > steps:
-                stats["train_loss"] = float("nan")
-            return stats
+        class NanAfter(first_order):
+            count = 0
 
-        strategy.step = poisoned
-        return strategy
+            def step(self, tb, vb):
+                type(self).count += 1
+                stats = super().step(tb, vb)
+                if type(self).count > steps:
+                    stats["train_loss"] = float("nan")
+                return stats
 
-    return make
+        name = f"nan_after_{steps}"
+        STRATEGIES.register(name)(NanAfter)
+        names.append(name)
+        return name
+
+    try:
+        yield register
+    finally:
+        for name in names:
+            STRATEGIES.unregister(name)
 
 
-def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "make_strategy", _nan_after(4))  # 2 steps per epoch: NaN in epoch 3
+def test_nan_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, nan_after):
+    strategy = nan_after(4)  # 2 steps per epoch: NaN in epoch 3
     with pytest.raises(SearchDiverged) as e:
-        search(tmp_path, "nan", epochs=4)
+        search(tmp_path, "nan", epochs=4, overrides={**TINY, "strategy": strategy})
     msg = str(e.value)
     assert "\n" not in msg and "train_loss is nan" in msg and "epoch 3" in msg and "--resume" in msg
-    ckpt = CheckpointStore(tmp_path / "nan.ckpt").load()
-    assert ckpt.epoch == 2
+    assert CheckpointStore(tmp_path / "nan.ckpt", "search").load().meta["epoch"] == 2
     assert not (tmp_path / "nan.yaml").exists()
     assert len(json.loads((tmp_path / "nan.history.json").read_text())["records"]) == 2
 
 
-def test_nan_via_cli_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "make_strategy", _nan_after(0))
+def test_nan_via_cli_exits_2_with_one_line(tmp_path, nan_after, capsys):
     code = main(["search", "--recipe", "darts_v1", "--data", "digits", "--epochs", "1", *CLI_TINY,
+                 "--strategy", nan_after(0),
                  "--out", str(tmp_path / "n.yaml")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
@@ -105,7 +112,7 @@ def test_nan_via_cli_exits_2_with_one_line(tmp_path, monkeypatch, capsys):
 @pytest.fixture()
 def paused(tmp_path):
     assert search(tmp_path, "p", epochs=2, stop_after_epochs=1) is None
-    return tmp_path, CheckpointStore(tmp_path / "p.ckpt")
+    return tmp_path, CheckpointStore(tmp_path / "p.ckpt", "search")
 
 
 def _resume(tmp_path, **kw):
@@ -115,7 +122,7 @@ def _resume(tmp_path, **kw):
 def test_corrupt_tensor_file_is_a_checkpoint_error(paused):
     tmp_path, store = paused
     meta = json.loads(store.latest.read_text())
-    f = store.folder / meta["files"]["model"]
+    f = store.folder / meta["files"]["tensors"]
     f.write_bytes(f.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="checksum does not match") as e:
         _resume(tmp_path)

@@ -1,22 +1,25 @@
 """Learning-rate schedules of the DARTS family that torch does not ship.
 
-Cosine Power Annealing (sharpDARTS, seed 003 eq. 2):
+Cosine Power Annealing (sharpDARTS, Hundt, Jain, Hager, arXiv:1903.09900, eq. 2):
 
     lr(t) = lr_min + (lr_max - lr_min) * (p ** (0.5 * (1 + cos(pi t / T)) + 1) - p) / (p ** 2 - p)
 
-p -> 1 is plain cosine annealing (seed 003's special case p = 1); the paper trains with p = 2 on
-CIFAR-10 and p = 10 on ImageNet.
+p = 1 is plain cosine annealing (the paper's eq. 1; eq. 2 is 0/0 there), p <= 0 is an error. The
+paper trains with p = 2 on CIFAR-10 and p = 10 on ImageNet. The training recipes
+(zoo.benchmarks.recipes) and anything else that needs the schedule use this one implementation.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
 
 def cosine_power_annealing(epoch: float, epochs: float, lr_max: float, lr_min: float = 0.0,
                            p: float = 2.0) -> float:
+    """The learning rate at `epoch` of `epochs` (sharpDARTS eq. 2)."""
     cos = 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
     if p == 1.0:
         return lr_min + (lr_max - lr_min) * cos
@@ -25,12 +28,14 @@ def cosine_power_annealing(epoch: float, epochs: float, lr_max: float, lr_min: f
     return lr_min + (lr_max - lr_min) * (p ** (cos + 1.0) - p) / (p ** 2 - p)
 
 
-def cosine_power_lambda(epochs: int, lr_max: float, lr_min: float = 0.0, p: float = 2.0):
+def cosine_power_lambda(epochs: int, lr_max: float, lr_min: float = 0.0,
+                        p: float = 2.0) -> Callable[[int], float]:
     """A multiplier for `torch.optim.lr_scheduler.LambdaLR` (the optimizer's lr must be lr_max)."""
     return lambda epoch: cosine_power_annealing(epoch, epochs, lr_max, lr_min, p) / lr_max
 
 
 def cosine_power_scheduler(optimizer: torch.optim.Optimizer, epochs: int, lr_min: float = 0.0,
                            p: float = 2.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """A per-epoch LambdaLR from the optimizer's lr down to `lr_min` (call .step() after each epoch)."""
     lr_max = optimizer.param_groups[0]["lr"]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_power_lambda(epochs, lr_max, lr_min, p))

@@ -13,6 +13,11 @@ import warnings
 
 import torch
 import torch.nn as nn
+from thop import profile
+from thop.vision.basic_hooks import count_avgpool
+
+# The input the counts are measured on: one image of each dataset family's resolution.
+INPUT_SIZES = {"cifar": (3, 32, 32), "imagenet": (3, 224, 224)}
 
 
 def count_params(model: nn.Module) -> int:
@@ -29,9 +34,6 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int] = (3, 32, 32))
     global pool of an ImageNet-family network is counted with thop's rule for that layer; this
     changes the total by 49 * C_out (0.04M for the DARTS ImageNet nets) and nothing else.
     """
-    from thop import profile
-    from thop.vision.basic_hooks import count_avgpool
-
     probe = copy.deepcopy(model).eval()  # thop adds buffers to modules; keep the caller's model clean
     custom_ops = {}
     if getattr(model, "family", None) == "imagenet":

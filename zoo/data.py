@@ -21,11 +21,15 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from timm.data import create_transform
 from torchvision import datasets
 from torchvision import transforms as T
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import default_loader
+from torchvision.datasets.utils import download_url
 
-from zoo.errors import DataError, closest
-from zoo.network import CIFAR_MEAN, CIFAR_STD
+from .errors import DataError, closest
+from .network import CIFAR_MEAN, CIFAR_STD
 
 DATASETS = ("cifar10", "cifar100", "cifar10.1", "imagenet", "digits")
 # Accepted besides DATASETS: CIFAR-10.1 by version.
@@ -101,8 +105,6 @@ def build_transform(name: str, train: bool, cutout: int = 0, autoaugment: bool =
     key, _ = _canonical(name)
     info = _INFO[key]
     if key == "imagenet":
-        from timm.data import create_transform
-
         size = input_size or info.input_size[-1]
         tf = create_transform(size, is_training=train, auto_augment="original" if (train and autoaugment) else None,
                               interpolation="bicubic", mean=info.mean, std=info.std, crop_pct=0.875)
@@ -212,8 +214,6 @@ def _cifar101(version: str, root: Path, train: bool, transform, download: bool) 
     label_path = root / f"cifar10.1_{version}_labels.npy"
     fix = f"replace them with the files from github.com/modestyachts/CIFAR-10.1 (datasets/)"
     if download:
-        from torchvision.datasets.utils import download_url
-
         for path in (data_path, label_path):
             if not path.is_file():
                 try:
@@ -241,8 +241,6 @@ def _cifar101(version: str, root: Path, train: bool, transform, download: bool) 
 
 
 def _image_loader(path: str):
-    from torchvision.datasets.folder import default_loader
-
     try:
         return default_loader(path)
     except (OSError, ValueError) as e:
@@ -250,8 +248,6 @@ def _image_loader(path: str):
 
 
 def _imagenet(root: Path, train: bool, transform) -> Dataset:
-    from torchvision.datasets import ImageFolder
-
     folders = {"train": root / "train", "val": root / "val"}
     fix = f"pass --data-dir DIR holding train/ and val/ with one folder of images per class (ImageFolder layout)"
     folder = folders["train" if train else "val"]
@@ -277,6 +273,7 @@ class Digits(ArrayImages):
 
 @functools.lru_cache(maxsize=2)
 def _digits_arrays(train: bool) -> tuple[np.ndarray, np.ndarray]:
+    # sklearn takes about a second to import and only the digits dataset needs it.
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 

@@ -1,0 +1,58 @@
+"""The registries a search recipe draws its components from, and the built-in entries.
+
+    strategy   how weights and alphas are updated          strategies.STRATEGIES
+    space      what the supernet searches over             SPACES (here)
+    rule       how the alphas become a discrete genotype   discretize.RULES
+    schedule   the weights' learning-rate schedule         SCHEDULES (here)
+
+A new method registers its entries from its own module; search/run.py looks them up by the names
+the recipe gives and never changes for a new method.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional, Protocol, Sequence
+
+import torch
+
+from .discretize import RULES
+from .pdarts import Stage, build_stage
+from .recipes import SearchRecipe
+from .registry import Registry
+from .space import SearchSpace
+from .strategies import STRATEGIES
+from .supernet import Supernet
+
+__all__ = ["RULES", "SCHEDULES", "SPACES", "STRATEGIES", "CellSpace", "SpaceBuilder"]
+
+
+class SpaceBuilder(Protocol):
+    def space(self, cfg: SearchRecipe) -> SearchSpace: ...
+
+    def supernet(self, cfg: SearchRecipe, space: SearchSpace, stage: Stage, num_classes: int,
+                 candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> torch.nn.Module: ...
+
+
+class CellSpace:
+    """DARTS' cell search space (normal and reduction cells, several normal types, stretchable
+    topologies), searched by a `Supernet` of the stage's depth with the stage's candidates."""
+
+    def space(self, cfg: SearchRecipe) -> SearchSpace:
+        return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, nodes=cfg.nodes,
+                           stages=cfg.stages, stretchable=cfg.stretchable)
+
+    def supernet(self, cfg: SearchRecipe, space: SearchSpace, stage: Stage, num_classes: int,
+                 candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:
+        return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
+                           in_chans=3, stem="cifar")
+
+
+SPACES: Registry[SpaceBuilder] = Registry("search space")
+SPACES.register("cell")(CellSpace())
+
+# name -> (weight optimizer, epochs of the stage, final lr) -> per-epoch scheduler
+Schedule = Callable[[torch.optim.Optimizer, int, float], torch.optim.lr_scheduler.LRScheduler]
+SCHEDULES: Registry[Schedule] = Registry("learning-rate schedule")
+SCHEDULES.register("cosine")(
+    lambda optimizer, epochs, lr_min: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
+                                                                                  eta_min=lr_min))

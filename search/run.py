@@ -1,0 +1,360 @@
+"""One search run: a recipe (what is searched, and how) executed under run options (where, on what
+data, with which outputs), stage by stage and epoch by epoch, with a checkpoint after every epoch.
+
+    from zoo.search import run_search
+    path = run_search("pdarts_3b", data="digits", out="runs/pdarts_3b.yaml", seed=0)
+    model = timm.create_model("darts_genotype", genotype=path)
+
+The components (search space, strategy, discretization rule, learning-rate schedule) come from the
+registries in search/components.py by the names the recipe gives; this module only drives them.
+
+Reproducibility: the supernet of each stage is initialized from (seed, stage); the data order of
+each epoch from (seed, stage, epoch); every RNG is checkpointed. A run resumed from any epoch's
+checkpoint therefore reaches the same genotype, byte for byte, as an uninterrupted run on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Union
+
+import torch
+from tqdm import tqdm
+
+from .. import __version__
+from ..checkpoint import Checkpoint, CheckpointStore, settings_mismatch
+from ..data import build_transform, dataset_info, load_dataset
+from ..errors import CheckpointError, ZooError, closest
+from ..paths import is_safe_name
+from ..runtime import (device_kind, distributed_context, first_line, resolve_device, rng_state, seed_everything,
+                       set_rng_state)
+from . import distributed as ddp
+from .batches import (ARCH_BATCHES, ARCH_LOADER, EVAL_BATCHES, EVAL_LOADER, SUPERNET_INIT, WEIGHT_BATCHES,
+                      WEIGHT_LOADER, epoch_batches, epoch_seed, make_loader, split_indices)
+from .components import SCHEDULES, SPACES
+from .epoch import EpochMeter, autocast, check_finite, evaluate, to_device
+from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_cells, write_genotype,
+                      write_history_files)
+from .pdarts import Stage, next_stage_candidates
+from .recipes import SearchRecipe, apply_overrides, get_recipe
+from .strategies import make_strategy
+
+SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
+# The digits preset's supernet is too small for intra-op parallelism to pay: with 2 threads each
+# tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
+# 20-40x slower than with one thread (measured). `threads=` / --threads overrides it.
+DIGITS_CPU_THREADS = 1
+# Until recipes name them, every recipe searches DARTS' cell space with a cosine weight schedule.
+SPACE, SCHEDULE = "cell", "cosine"
+
+
+class SearchPaused(Exception):
+    """Raised after `stop_after_epochs` epochs: the checkpoint is written, --resume continues."""
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Where and how a search runs; the recipe says what it searches."""
+
+    data: str = "cifar10"
+    data_dir: Optional[Union[str, Path]] = None
+    download: bool = False
+    seed: int = 0
+    out: Optional[Union[str, Path]] = None
+    resume: bool = False
+    restart: bool = False
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool = False
+    workers: Optional[int] = None
+    progress: Optional[bool] = None
+    threads: Optional[int] = None
+    stop_after_epochs: Optional[int] = None
+    log: Optional[Callable[[str], None]] = None
+    dataset: Any = None  # replaces load_dataset (tests, notebooks)
+
+
+class SearchRun:
+    def __init__(self, cfg: SearchRecipe, user_overrides: Mapping[str, Any], opts: RunOptions):
+        self.cfg, self.user_overrides, self.opts = cfg, dict(user_overrides), opts
+        if opts.threads is not None and opts.threads < 1:
+            raise ZooError(f"--threads {opts.threads}: give a positive number of CPU threads")
+        if opts.resume and opts.restart:
+            raise ZooError("--resume and --restart exclude each other: resume continues the checkpoint, "
+                           "restart deletes it")
+        self.paths = RunPaths(Path(opts.out) if opts.out is not None else default_out(cfg.name, opts.data, opts.seed))
+        if not is_safe_name(self.paths.genotype.stem):
+            # The file's stem becomes the genotype's name, which later names files (drawings, Hub).
+            raise ZooError(f"--out {self.paths.genotype}: {self.paths.genotype.stem!r} cannot be a genotype name; "
+                           "use letters, digits and _ . + - in the file name")
+        self.ctx = distributed_context(device_kind(opts.device))
+        self.device = resolve_device(opts.device, self.ctx)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.threads = opts.threads
+        if self.threads is None and opts.data == "digits" and self.device.type == "cpu":
+            self.threads = DIGITS_CPU_THREADS
+        self.workers = opts.workers if opts.workers is not None else (0 if self.device.type == "cpu" else 4)
+        self.progress = (sys.stderr.isatty() if opts.progress is None else opts.progress) and self.ctx.is_main
+        self.store = CheckpointStore(self.paths.checkpoints, kind="search")
+        self.info = dataset_info(opts.data)
+        self.settings = {"recipe": {k: v for k, v in cfg.to_dict().items() if k not in ("source", "digits")},
+                         "data": opts.data, "seed": int(opts.seed), "world_size": self.ctx.world_size}
+        self.plan: tuple[Stage, ...] = cfg.stage_plan()
+        self.total_epochs = sum(s.epochs for s in self.plan)
+        self.space = SPACES.get(SPACE).space(cfg)
+        first_ops = self.plan[0].ops_per_edge
+        if first_ops is not None and first_ops != len(self.space.candidates):
+            raise ZooError(f"search recipe {cfg.name}: the first stage has {first_ops} ops per edge but "
+                           f"the space has {len(self.space.candidates)} candidates; make --stage-ops start with "
+                           f"{len(self.space.candidates)}")
+        self.ckpt = self._resume_point()
+        self.history: list[dict[str, Any]] = []
+        self.elapsed_before = 0.0
+        self._log_file = None
+        self.epochs_this_call = 0
+
+    # ------------------------------------------------------------------ set-up
+    def _resume_point(self) -> Optional[Checkpoint]:
+        store, opts = self.store, self.opts
+        self.fresh_note, ckpt = None, None
+        if opts.resume and not store.exists():
+            self.fresh_note = f"--resume: no checkpoint in {store.folder}, starting from scratch"
+        elif opts.resume:
+            ckpt = store.load()
+            diff = settings_mismatch(ckpt.meta.get("settings"), self.settings)
+            if diff:
+                raise CheckpointError(f"{store.latest}: the checkpoint was made with other settings ({diff}); "
+                                      "resume with the same options as the interrupted run, or --restart")
+        elif store.exists():
+            if not opts.restart:
+                raise CheckpointError(f"{store.folder}: a checkpoint of an earlier search is there; "
+                                      "pass --resume to continue it or --restart to start over")
+            if self.ctx.is_main:
+                store.clear()
+        if self.ctx.enabled:
+            torch.distributed.barrier()
+        return ckpt
+
+    def emit(self, line: str) -> None:
+        if not self.ctx.is_main:
+            return
+        if self.opts.log is not None:
+            self.opts.log(line)
+        else:
+            tqdm.write(line, file=sys.stdout)
+        if self._log_file is None:
+            self.paths.log.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(self.paths.log, "a", encoding="utf-8")
+        self._log_file.write(line + "\n")
+        self._log_file.flush()
+
+    def _load_dataset(self):
+        opts = self.opts
+        if opts.dataset is not None:
+            return opts.dataset
+
+        def load(fetch: bool):
+            return load_dataset(opts.data, "train", opts.data_dir, transform=build_transform(opts.data, train=True),
+                                download=fetch)
+
+        if not (self.ctx.enabled and opts.download):
+            return load(opts.download)
+        dataset = load(True) if self.ctx.is_main else None  # one rank downloads, the others read it
+        torch.distributed.barrier()
+        return dataset if dataset is not None else load(False)
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> Optional[Path]:
+        threads_before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            if self.fresh_note:
+                self.emit(self.fresh_note)
+            return self._search()
+        except SearchPaused as e:
+            self.emit(str(e))
+            return None
+        finally:
+            if self._log_file is not None:
+                self._log_file.close()
+            torch.set_num_threads(threads_before)
+
+    def _search(self) -> Path:
+        cfg, opts, ctx = self.cfg, self.opts, self.ctx
+        seed_everything(opts.seed)
+        self.dataset = self._load_dataset()
+        self.w_idx, self.a_idx = split_indices(len(self.dataset), cfg.train_fraction, opts.seed, cfg.subset)
+        self.batch = max(2, cfg.batch_size // ctx.world_size)
+        plan = self.plan
+        self.emit(f"search {cfg.name} on {opts.data}: {len(self.w_idx)} images for the weights, {len(self.a_idx)} for "
+                  f"the alphas; {len(plan)} stage(s) of {plan[0].epochs} epochs; cells "
+                  f"{'-'.join(str(s.layers) for s in plan)}, C {cfg.channels}, batch {cfg.batch_size}"
+                  f"{f' ({ctx.world_size} ranks)' if ctx.enabled else ''}; {cfg.strategy}; seed {opts.seed}; "
+                  f"device {self.device}")
+        candidates, first_stage = None, 0
+        if self.ckpt is not None:
+            self.history = list(self.ckpt.meta.get("history", []))
+            candidates = self.ckpt.meta.get("candidates")
+            first_stage = int(self.ckpt.meta["stage"])
+            self.elapsed_before = float(self.ckpt.meta.get("elapsed_s", 0.0))
+            self.emit(f"resuming from {self.store.folder} after stage {first_stage + 1} epoch "
+                      f"{self.ckpt.meta['epoch']}")
+        self.start_time = time.time()
+        supernet = None
+        for index in range(first_stage, len(plan)):
+            supernet = self._run_stage(index, candidates)
+            if index + 1 < len(plan) and plan[index + 1].ops_per_edge:
+                pruned = next_stage_candidates(supernet, plan[index + 1].ops_per_edge)
+                candidates = {ct: [list(c) for c in edges] for ct, edges in pruned.items()}
+        assert supernet is not None
+        return self._finish(supernet)
+
+    def _run_stage(self, index: int, candidates):
+        cfg, ctx, dev, stage = self.cfg, self.ctx, self.device, self.plan[index]
+        # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
+        torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
+        supernet = SPACES.get(SPACE).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
+        if self.opts.channels_last and dev.type == "cuda":
+            supernet = supernet.to(memory_format=torch.channels_last)
+        if ctx.enabled:
+            ddp.broadcast_parameters(supernet)
+        w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                weight_decay=cfg.w_wd)
+        a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
+                                 weight_decay=cfg.a_wd)
+        sched = SCHEDULES.get(SCHEDULE)(w_opt, stage.epochs, cfg.w_lr_min)
+        wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
+        strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
+                                 **dict(cfg.strategy_kwargs))
+        start_epoch = 0
+        if self.ckpt is not None and int(self.ckpt.meta["stage"]) == index:
+            try:
+                supernet.load_state_dict({k: v.to(dev) for k, v in self.ckpt.tensors.items()}, strict=True)
+                w_opt.load_state_dict(self.ckpt.state["w_opt"])
+                a_opt.load_state_dict(self.ckpt.state["a_opt"])
+                sched.load_state_dict(self.ckpt.state["sched"])
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise CheckpointError(f"{self.store.folder}: does not fit this supernet ({first_line(e)}); "
+                                      "delete it or --restart") from None
+            set_rng_state(self.ckpt.state["rng"])
+            start_epoch = int(self.ckpt.meta["epoch"])
+        self.ckpt = None
+        for epoch in range(start_epoch, stage.epochs):
+            self._run_epoch(index, epoch, supernet, strategy, sched, candidates)
+            if ctx.is_main:
+                self._checkpoint(index, epoch, supernet, w_opt, a_opt, sched, candidates)
+            if ctx.enabled:
+                torch.distributed.barrier()
+            self.epochs_this_call += 1
+            done = sum(s.epochs for s in self.plan[:index]) + epoch + 1
+            if self.opts.stop_after_epochs is not None and self.epochs_this_call >= self.opts.stop_after_epochs \
+                    and done < self.total_epochs:
+                raise SearchPaused(f"paused after epoch {done}/{self.total_epochs}; the checkpoint is in "
+                                   f"{self.store.folder}; rerun with --resume to continue")
+        return supernet
+
+    def _run_epoch(self, index: int, epoch: int, supernet, strategy, sched, candidates) -> None:
+        opts, ctx, dev, stage = self.opts, self.ctx, self.device, self.plan[index]
+        seed = opts.seed
+        arch_on = epoch >= stage.warmup_epochs
+        strategy.warmup = not arch_on
+        p_skip = stage.dropout_at(epoch) if stage.skip_dropout else 0.0
+        supernet.set_skip_dropout(p_skip)
+        lr = sched.get_last_lr()[0]
+        w_batches = epoch_batches(self.w_idx, self.batch, epoch_seed(seed, index, epoch, WEIGHT_BATCHES),
+                                  ctx.world_size, ctx.rank)
+        a_batches = epoch_batches(self.a_idx, self.batch, epoch_seed(seed, index, epoch, ARCH_BATCHES),
+                                  ctx.world_size, ctx.rank, steps=len(w_batches))
+        w_loader = make_loader(self.dataset, w_batches, self.workers, epoch_seed(seed, index, epoch, WEIGHT_LOADER), dev)
+        a_loader = make_loader(self.dataset, a_batches, self.workers, epoch_seed(seed, index, epoch, ARCH_LOADER), dev)
+        where = f"stage {index + 1} epoch {epoch + 1}"
+        supernet.train()
+        meter = EpochMeter()
+        t0 = time.time()
+        bar = tqdm(total=len(w_batches), disable=not self.progress, leave=False, dynamic_ncols=True,
+                   desc=f"stage {index + 1}/{len(self.plan)} epoch {epoch + 1}/{stage.epochs}")
+        for step, (tb, vb) in enumerate(zip(w_loader, a_loader)):
+            tb = to_device(*tb, dev, opts.channels_last)
+            vb = to_device(*vb, dev, opts.channels_last)
+            with autocast(dev, opts.amp):
+                values = {k: float(v) for k, v in (strategy.step(tb, vb) or {}).items()}
+            check_finite(values, supernet, f"{where} step {step + 1}", ctx, dev, self.store)
+            meter.add(values, len(tb[1]))
+            bar.update(1)
+            if "train_loss" in values:
+                bar.set_postfix(loss=f"{values['train_loss']:.3f}")
+        bar.close()
+        sched.step()
+        val_batches = epoch_batches(self.a_idx, self.batch * 2, epoch_seed(seed, index, epoch, EVAL_BATCHES),
+                                    ctx.world_size, ctx.rank)
+        eval_loss, eval_acc = evaluate(supernet, make_loader(self.dataset, val_batches, self.workers,
+                                                             epoch_seed(seed, index, epoch, EVAL_LOADER), dev),
+                                       dev, opts.amp, opts.channels_last, ctx)
+        if not math.isfinite(eval_loss):
+            check_finite({"eval_loss": eval_loss}, supernet, where, ctx, dev, self.store)
+        record = meter.record(supernet, self.cfg, index, epoch, stage, lr, p_skip, arch_on, eval_loss, eval_acc,
+                              time.time() - t0, sum(s.epochs for s in self.plan[:index]) + epoch + 1)
+        self.history.append(record)
+        self.emit(epoch_line(record, len(self.plan), stage.epochs, self.total_epochs))
+        if ctx.enabled:
+            ddp.broadcast_buffers(supernet)
+
+    def _checkpoint(self, index, epoch, supernet, w_opt, a_opt, sched, candidates) -> None:
+        state = {"w_opt": w_opt.state_dict(), "a_opt": a_opt.state_dict(), "sched": sched.state_dict(),
+                 "rng": rng_state()}
+        meta = {"stage": index, "epoch": epoch + 1, "global_epoch": self.history[-1]["global_epoch"],
+                "settings": self.settings,
+                "candidates": self.history[-1]["candidates"] if candidates else None,
+                "history": self.history,
+                "elapsed_s": round(self.elapsed_before + time.time() - self.start_time, 3)}
+        self.store.save(f"s{index}-e{epoch + 1:04d}", supernet.state_dict(), state, meta)
+        write_history_files(self.paths, self.cfg, self.opts.data, self.opts.seed, self.history)
+
+    def _finish(self, supernet) -> Path:
+        cfg, opts, ctx = self.cfg, self.opts, self.ctx
+        path = self.paths.genotype
+        if ctx.is_main:
+            genotype = supernet.genotype(rule=cfg.rule, max_skips=cfg.max_skips, name=cfg.name)
+            path = write_genotype(genotype, arch_snapshot(supernet), cfg, self.user_overrides, opts.data, opts.seed,
+                                  self.paths, self.history, __version__, ctx.world_size)
+            write_history_files(self.paths, cfg, opts.data, opts.seed, self.history)
+            self.emit(f"genotype: {format_cells(genotype)}")
+            self.emit(f"wrote {path} (+ {self.paths.history.name}, {self.paths.plot.name}); "
+                      f"{self.elapsed_before + time.time() - self.start_time:.1f} s of search")
+        if ctx.enabled:
+            torch.distributed.barrier()
+        return path
+
+
+def run_search(recipe: Union[str, SearchRecipe] = "darts_v1", data: str = "cifar10",
+               data_dir: Optional[Union[str, Path]] = None, epochs: Optional[int] = None,
+               out: Optional[Union[str, Path]] = None, resume: bool = False, seed: int = 0,
+               download: bool = False, overrides: Optional[Mapping[str, Any]] = None, **options: Any) -> Optional[Path]:
+    """Search, write the genotype to `out` and return its path.
+
+    `overrides` replaces recipe fields ({"channels": 8, "stage_layers": (3, 5, 5), ...});
+    `epochs` is the same as overrides={"epochs": N} (per stage for P-DARTS recipes).
+    Other keywords are RunOptions: `restart` discards a checkpoint; `stop_after_epochs` pauses after
+    that many epochs of this call (the checkpoint is written; returns None); `dataset` replaces the
+    dataset loader; `threads` sets torch's CPU threads; device, amp, channels_last, workers,
+    progress, log.
+    """
+    base = recipe if isinstance(recipe, SearchRecipe) else get_recipe(recipe)
+    if data not in SEARCH_DATASETS:
+        raise ZooError(f"search data {data!r} is not supported: {closest(data, SEARCH_DATASETS)}")
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunOptions)})
+    if unknown:
+        raise ZooError(f"run_search: unknown option {unknown[0]!r}")
+    user_overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
+    if epochs is not None:
+        user_overrides["epochs"] = epochs
+    cfg = apply_overrides(base, user_overrides, data=data)
+    opts = RunOptions(data=data, data_dir=data_dir, download=download, seed=seed, out=out, resume=resume, **options)
+    return SearchRun(cfg, user_overrides, opts).run()
