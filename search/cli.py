@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .recipes import RECIPES
 
 # Flags that override one recipe field each: (flag, field, type, help).
@@ -32,8 +33,10 @@ _OVERRIDES = (
     ("--grad-clip", "grad_clip", float, "gradient norm clip for the weights"),
     ("--train-fraction", "train_fraction", float, "share of the train split for the weights (rest: alphas)"),
     ("--subset", "subset", int, "use only this many training images"),
-    ("--strategy", "strategy", str, "first_order, second_order, one_level or mixed_level"),
-    ("--rule", "rule", str, "discretization: standard or grouping"),
+    ("--strategy", "strategy", str, "update rule: " + ", ".join(STRATEGIES.names())),
+    ("--space", "space", str, "search space: " + ", ".join(SPACES.names())),
+    ("--lr-schedule", "lr_schedule", str, "weights' learning-rate schedule: " + ", ".join(SCHEDULES.names())),
+    ("--rule", "rule", str, "discretization: " + ", ".join(RULES.names())),
     ("--max-skips", "max_skips", int, "at most this many skip_connect in the normal cells"),
 )
 

@@ -11,25 +11,27 @@ the recipe gives and never changes for a new method.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence
 
 import torch
 
 from .discretize import RULES
 from .pdarts import Stage, build_stage
-from .recipes import SearchRecipe
 from .registry import Registry
 from .space import SearchSpace
 from .strategies import STRATEGIES
 from .supernet import Supernet
 
+if TYPE_CHECKING:  # recipes validate their names against these registries
+    from .recipes import SearchRecipe
+
 __all__ = ["RULES", "SCHEDULES", "SPACES", "STRATEGIES", "CellSpace", "SpaceBuilder"]
 
 
 class SpaceBuilder(Protocol):
-    def space(self, cfg: SearchRecipe) -> SearchSpace: ...
+    def space(self, cfg: "SearchRecipe") -> SearchSpace: ...
 
-    def supernet(self, cfg: SearchRecipe, space: SearchSpace, stage: Stage, num_classes: int,
+    def supernet(self, cfg: "SearchRecipe", space: SearchSpace, stage: Stage, num_classes: int,
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> torch.nn.Module: ...
 
 
@@ -37,11 +39,11 @@ class CellSpace:
     """DARTS' cell search space (normal and reduction cells, several normal types, stretchable
     topologies), searched by a `Supernet` of the stage's depth with the stage's candidates."""
 
-    def space(self, cfg: SearchRecipe) -> SearchSpace:
+    def space(self, cfg: "SearchRecipe") -> SearchSpace:
         return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, nodes=cfg.nodes,
                            stages=cfg.stages, stretchable=cfg.stretchable)
 
-    def supernet(self, cfg: SearchRecipe, space: SearchSpace, stage: Stage, num_classes: int,
+    def supernet(self, cfg: "SearchRecipe", space: SearchSpace, stage: Stage, num_classes: int,
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:
         return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
                            in_chans=3, stem="cifar")

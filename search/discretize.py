@@ -20,7 +20,7 @@ skip cap   (P-DARTS §3.2.2 / thesis §3.2.2) at most `max_skips` skip_connect i
            does) "derived again" includes the edge ranking, so the edge now competes with its next
            best op's weight and may lose its place to another edge; rerank=False only swaps the
            op on the same edge for its next best non-skip op.
-stretchable (seed 004) the topology is each source's argmax output-edge code; nodes that no live
+stretchable (stretchable-cells paper, Huang et al.) the topology is each source's argmax output-edge code; nodes that no live
            state feeds are removed; each kept edge takes its best non-`none` op.
 """
 

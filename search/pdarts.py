@@ -1,4 +1,5 @@
-"""P-DARTS (Chen et al. 2019; thesis §3.2 and App. A.1): progressive stages, op pruning between
+"""P-DARTS (Chen et al., 'Progressive Differentiable Architecture Search', ICCV 2019, arXiv:1904.12760;
+the PDARTS thesis (Paganucci, ETH Zurich 2020) sec. 3.2 and App. A.1): progressive stages, op pruning between
 stages, dropout after skip_connect.
 
 A search runs `stages` in order. Each stage builds a fresh supernet (new weights, new alphas, as
@@ -15,15 +16,15 @@ the final choice drops it (that is the standard rule, which never picks `none`; 
 does the same by dropping `none` first when pruning after the last stage, `drop_none=True` here).
 
 Skip dropout schedule, per stage rate r, E epochs of which the first W = 10 have no alpha updates,
-as the authors' public code computes it (published.md §5: "decayed linearly during the first 10
-epochs and exponentially after"):
+as the authors' public code computes it (the paper: the rate is "decayed" during each stage; the
+authors' code: linearly during the first 10 epochs and exponentially after):
 
     epoch e <  W:  r * (E - e - 1) / E          (linear: 0.96 r, 0.92 r, ..., 0.60 r for E = 25)
     epoch e >= W:  r * exp(-(e - W) * 0.2)      (exponential from r at the first alpha epoch)
 
 The rate jumps back to r when alpha updates start: the warm-up only trains weights, and the full
 rate is what keeps skip_connect from winning the alphas early on, so we keep the formula as is.
-Rates 0.1 / 0.4 / 0.7 are published.md §5's; the authors' code defaults to 0 (no dropout) when no
+Rates 0.1 / 0.4 / 0.7 are the thesis' (App. A.1); the authors' code defaults to 0 (no dropout) when no
 rates are passed, and 0.0 / 0.4 / 0.7 also circulates; pass `skip_dropout=` to `stage_plan`.
 """
 

@@ -2,7 +2,8 @@
 
 A recipe is the whole configuration of one search: the search space (op set, nodes, cell types),
 the supernet size, the optimizers and, for P-DARTS, the stage plan. Every default is the paper's
-(published.md sec. 5; the thesis, seed 000, for its variants) and `source` says where it comes from.
+(the DARTS and P-DARTS papers; the PDARTS thesis for its variants; the stretchable-cells paper
+for MiLeNAS-SC), and `source` says where it comes from.
 Command-line flags override single fields (`apply_overrides`), and `--data digits` applies the
 recipe's small CPU preset so that a search runs end to end on a laptop in minutes.
 """
@@ -16,10 +17,9 @@ from typing import Any, Mapping, Optional
 
 from ..errors import ZooError, closest
 from ..genotype import DEFAULT_STAGES
-from .discretize import RULES
+from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .pdarts import Stage, stage_plan
 from .space import N3_STAGES
-from .strategies import STRATEGIES
 
 # Fields that describe the recipe rather than configure the search (not recorded as settings).
 _DESCRIPTIVE = ("name", "source", "digits")
@@ -29,7 +29,9 @@ _DESCRIPTIVE = ("name", "source", "digits")
 class SearchRecipe:
     name: str
     source: str
-    strategy: str = "first_order"
+    strategy: str = "first_order"  # an entry of STRATEGIES
+    space: str = "cell"             # an entry of SPACES
+    lr_schedule: str = "cosine"     # an entry of SCHEDULES: the weights' learning rate per epoch
     # --- search space
     op_set: str = "darts"
     candidates: Optional[tuple[str, ...]] = None  # None: the op set's paper candidates
@@ -101,11 +103,11 @@ def _plain(value: Any) -> Any:
 
 _DARTS_SOURCE = ("DARTS (Liu, Simonyan, Yang, ICLR 2019) search setting: 8 cells, C 16, 50 epochs, "
                  "batch 64, SGD 0.025 cosine to 0.001, momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) "
-                 "wd 1e-3, half/half split (published.md sec. 5)")
+                 "wd 1e-3, half/half split (arXiv:1806.09055, App. A.1.1)")
 _PDARTS_SOURCE = ("P-DARTS (Chen et al., ICCV 2019): stages of 5/11/17 cells, 8 -> 5 -> 3 ops per edge, "
                   "25 epochs per stage (10 weight-only), skip dropout 0.1/0.4/0.7, C 16, batch 96, "
-                  "SGD 0.025 cosine to 0, Adam 6e-4 wd 1e-3, at most 2 skips (published.md sec. 5; "
-                  "seed 000 sec. 3.2, App. A.1)")
+                  "SGD 0.025 cosine to 0, Adam 6e-4 wd 1e-3, at most 2 skips (arXiv:1904.12760; "
+                  "Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, sec. 3.2, App. A.1)")
 
 # The digits preset: 8x8 digit images upsampled to 32x32; a few hundred images, a few epochs,
 # a narrow and shallow supernet. Measured: well under 10 minutes on 2 CPU cores.
@@ -128,7 +130,7 @@ RECIPES: dict[str, SearchRecipe] = {
         warmup_epochs=10, max_skips=2, eval_drop_path=0.3, digits=_DIGITS_STAGED),
     "pdarts_3b": SearchRecipe(
         name="pdarts_3b", strategy="first_order", nodes=3,
-        source=("PDARTS-3b (Paganucci, ETH semester thesis 2020, seed 000 secs. 3.3.1, 4.1.1, Table A.1): "
+        source=("PDARTS-3b (Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, secs. 3.3.1, 4.1.1, Table A.1): "
                 "P-DARTS with 3 intermediate nodes, batch 64 (the thesis searched with 32 and 64), "
                 "other settings P-DARTS'; " + _PDARTS_SOURCE),
         epochs=25, batch_size=64, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
@@ -136,7 +138,7 @@ RECIPES: dict[str, SearchRecipe] = {
         warmup_epochs=10, max_skips=2, eval_layers=26, eval_drop_path=0.3, digits=_DIGITS_STAGED),
     "pdarts_n3_2g": SearchRecipe(
         name="pdarts_n3_2g", strategy="first_order", stages=N3_STAGES,
-        source=("PDARTS-N3-2g (seed 000 secs. 3.3.2, 3.5, 4.3, Tables A.2 and 4.5): three normal cell "
+        source=("PDARTS-N3-2g (Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, secs. 3.3.2, 3.5, 4.3, Tables A.2 and 4.5): three normal cell "
                 "types (one per block), extended stages of 11/14/17 cells, search batch 32, grouping "
                 "discretization (none/skip/pool/conv), no skip restriction; other settings P-DARTS'"),
         epochs=25, batch_size=32, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
@@ -147,7 +149,7 @@ RECIPES: dict[str, SearchRecipe] = {
         name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=6,
         candidates=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
                     "dil_conv_3x3", "dil_conv_5x5"),
-        source=("MiLeNAS-SC (Huang et al., 'Stretchable Cells Help DARTS Search Better', seed 004): "
+        source=("MiLeNAS-SC (Huang et al., 'Stretchable Cells Help DARTS Search Better', eqs. 9-18): "
                 "stretchable cells (topology variables beta, passive-aggressive regularizer lambda 10), "
                 "N = 9 nodes counted as DARTS counts its 7 (2 inputs, 6 intermediate, the output), as the zoo's milenas_sc_l* files do; DARTS ops without `none`, MiLeNAS mixed-level update (alpha, beta on L_train + "
                 "lambda' L_val, lambda' 1, first order), 8 cells (L8; --layers 12/16 for L12/L16), "
@@ -284,8 +286,10 @@ def _check(r: SearchRecipe) -> None:
 
     if r.strategy not in STRATEGIES.names():
         raise bad(f"unknown strategy {r.strategy!r}: {closest(r.strategy, STRATEGIES.names())}")
-    if r.rule not in RULES.names():
-        raise bad(f"unknown discretization rule {r.rule!r}: {closest(r.rule, RULES.names())}")
+    for field_name, registry in (("rule", RULES), ("space", SPACES), ("lr_schedule", SCHEDULES)):
+        value = getattr(r, field_name)
+        if value not in registry.names():
+            raise bad(f"unknown {registry.slot} {value!r} ({field_name}): {closest(value, registry.names())}")
     if r.staged:
         n = len(r.stage_layers)
         for key in ("stage_ops", "stage_dropout"):

@@ -49,8 +49,6 @@ SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
 # tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
 # 20-40x slower than with one thread (measured). `threads=` / --threads overrides it.
 DIGITS_CPU_THREADS = 1
-# Until recipes name them, every recipe searches DARTS' cell space with a cosine weight schedule.
-SPACE, SCHEDULE = "cell", "cosine"
 
 
 class SearchPaused(Exception):
@@ -107,7 +105,7 @@ class SearchRun:
                          "data": opts.data, "seed": int(opts.seed), "world_size": self.ctx.world_size}
         self.plan: tuple[Stage, ...] = cfg.stage_plan()
         self.total_epochs = sum(s.epochs for s in self.plan)
-        self.space = SPACES.get(SPACE).space(cfg)
+        self.space = SPACES.get(cfg.space).space(cfg)
         first_ops = self.plan[0].ops_per_edge
         if first_ops is not None and first_ops != len(self.space.candidates):
             raise ZooError(f"search recipe {cfg.name}: the first stage has {first_ops} ops per edge but "
@@ -220,7 +218,7 @@ class SearchRun:
         cfg, ctx, dev, stage = self.cfg, self.ctx, self.device, self.plan[index]
         # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
         torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
-        supernet = SPACES.get(SPACE).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
+        supernet = SPACES.get(cfg.space).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
         if self.opts.channels_last and dev.type == "cuda":
             supernet = supernet.to(memory_format=torch.channels_last)
         if ctx.enabled:
@@ -229,7 +227,7 @@ class SearchRun:
                                 weight_decay=cfg.w_wd)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
-        sched = SCHEDULES.get(SCHEDULE)(w_opt, stage.epochs, cfg.w_lr_min)
+        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
                                  **dict(cfg.strategy_kwargs))

@@ -2,7 +2,7 @@
 
 A `SearchSpace` names the op set and the candidate ops on every edge, the number of intermediate
 nodes per cell, the stage layout (which cell type each block of the network uses) and whether the
-cell topology is learned (stretchable cells, seed 004). The same stage layout is what the compiled
+cell topology is learned (Huang et al., 'Stretchable Cells Help DARTS Search Better'). The same stage layout is what the compiled
 network reads from the genotype, so `cell_plan` here and `Genotype.cell_plan` agree cell by cell.
 
 Edges are numbered as DARTS numbers its alpha rows: node 0 (state 2) reads states 0, 1; node 1
@@ -28,16 +28,16 @@ class SearchSpace:
 
     op_set      op registry set the candidate names refer to (`darts`, `sharp`, `thesis`, ...)
     candidates  ops on every edge; None -> the op set's paper candidates (without `none` when
-                stretchable, since stretchable cells learn the topology instead, seed 004)
+                stretchable, since stretchable cells learn the topology instead)
     nodes       intermediate nodes per cell (DARTS 4, thesis PDARTS-3x 3, stretchable 7)
     stages      cell type per block, alternating normal / reduction, e.g.
                 (normal1, reduce, normal2, reduce, normal3) for the thesis' PDARTS-N3
-    stretchable learn the output-edge topology with beta variables (seed 004 eqs. 11-15)
+    stretchable learn the output-edge topology with beta variables (stretchable-cells paper, eqs. 11-15)
     max_inputs  k of the standard rule: a node keeps its k strongest incoming edges
     exclude     ops removed from the candidates (ablations, e.g. no dilated convs)
     op_options  op set options (sharp: c_mid); copied into the derived genotype
     out_edges   stretchable only: None = any non-empty set of output edges (stretchable cells);
-                k = exactly k output edges per node (seed 004's fixed-topology 'DARTS w/o SC')
+                k = exactly k output edges per node (the stretchable-cells paper's fixed-topology 'DARTS w/o SC')
     """
 
     op_set: str = "darts"
@@ -203,7 +203,7 @@ def _swap(ops: Sequence[str], old: str, new: str) -> tuple[str, ...]:
     return tuple(new if o == old else o for o in ops)
 
 
-# The thesis' search-space analysis (seed 000 §3.4, §4.2), as (op_set, candidates).
+# The PDARTS thesis' search-space analysis (Paganucci 2020, secs. 3.4 and 4.2), as (op_set, candidates).
 ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "darts": ("darts", _DARTS),
     # §4.2: DARTS-noDil / PDARTS-noDil.
@@ -229,5 +229,5 @@ def ablation_space(name: str, **kw: Any) -> SearchSpace:
     return SearchSpace(op_set=op_set, candidates=candidates, **kw)
 
 
-# The stage layout of the thesis' PDARTS-N3: one normal cell type per block (seed 000 §3.3.2).
+# The stage layout of the thesis' PDARTS-N3: one normal cell type per block (Paganucci 2020, sec. 3.3.2).
 N3_STAGES = ("normal1", "reduce", "normal2", "reduce", "normal3")

@@ -10,17 +10,17 @@ first_order   alpha <- grad_a L_val(w, a)                              (DARTS 1s
 second_order  alpha <- grad_a L_val(w', a) - xi * H v,  w' = w - xi * (one step of the weight
               optimizer on L_train), v = grad_w' L_val(w', a), and H v = grad^2_{a,w} L_train(w, a) v
               by the central difference (grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) /
-              2 eps, eps = 0.01 / ||v|| (DARTS 2nd order, seed 001 §2.3)
-one_level     weights and alphas on the same training batch, one backward (seed 001 §1.1)
+              2 eps, eps = 0.01 / ||v|| (DARTS 2nd order: Liu et al., arXiv:1806.09055, sec. 2.3, eqs. 6-8)
+one_level     weights and alphas on the same training batch, one backward (the one-level baseline of DARTS, arXiv:1806.09055 sec. 3)
 mixed_level   alpha <- grad_a L_train(w, a) + lambda * grad_a L_val(w, a), first order (MiLeNAS;
-              seed 004 eq. 18 with topology variables)
+              MiLeNAS, arXiv:2003.12238; with topology variables, the stretchable-cells paper eq. 18)
 
 Unrolled step: like DARTS, w' includes the weight optimizer's momentum buffer and weight decay,
 w' = w - xi * (mu * buf + grad + wd * w), i.e. exactly the SGD step that comes next
 (`unroll="optimizer"`, the default); `unroll="sgd"` uses plain w - xi * grad. xi defaults to the
 weight optimizer's current learning rate, as DARTS sets it.
 
-Stretchable spaces: the passive-aggressive regularizer lambda_r * r(beta) (seed 004 eq. 15,
+Stretchable spaces: the passive-aggressive regularizer lambda_r * r(beta) (stretchable-cells paper eq. 15,
 lambda_r = 10) is added to the objective the architecture step differentiates.
 """
 
@@ -54,7 +54,7 @@ class ArchStrategy:
 
     grad_clip        max norm of the weight gradients (5 in DARTS and its followers)
     arch_grad_clip   max norm of the architecture gradients (None: DARTS; P-DARTS' code uses 5)
-    topology_reg     lambda of the stretchable regularizer (seed 004: 10)
+    topology_reg     lambda of the stretchable regularizer (10 in the stretchable-cells paper)
     warmup           True: `step` only trains the weights
     """
 

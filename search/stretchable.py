@@ -1,7 +1,8 @@
-"""Stretchable cells (Huang et al., seed 004): the cell topology as explicit variables beta.
+"""Stretchable cells (Huang et al., 'Stretchable Cells Help DARTS Search Better'): the cell topology
+as explicit variables beta.
 
 Every state i of a cell (the two inputs and each intermediate node but the last) chooses the set
-of intermediate nodes it feeds, its *output edges* (seed 004 §"Switching topology space with
+of intermediate nodes it feeds, its *output edges* (the paper's section "Switching topology space with
 output edges"). A choice is a binary code b_i over the m_i nodes that i can feed; beta_i holds one
 logit per allowed code and p(b_i) = softmax(beta_i) (eq. 12). The supernet scales each mixed op
 (i, j) by the merged probability (eq. 13)

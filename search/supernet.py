@@ -1,4 +1,4 @@
-"""The supernet: every candidate op on every edge, mixed by softmax weights (seed 000 eq. 3.1).
+"""The supernet: every candidate op on every edge, mixed by softmax weights (DARTS, arXiv:1806.09055, eq. 2).
 
 Ops come from the zoo's op registry built with `affine=False`, pools followed by a non-affine
 BatchNorm, as the DARTS family does, so a derived genotype compiles to exactly the ops that were
@@ -241,7 +241,7 @@ class Supernet(nn.Module):
         return self.topology.merged(self.betas[cell_type])
 
     def topology_regularizer(self) -> Optional[torch.Tensor]:
-        """Sum over cell types of r(beta) (seed 004 eq. 14); None without topology variables."""
+        """Sum over cell types of r(beta) (stretchable-cells paper, eq. 14); None without topology variables."""
         if self.topology is None:
             return None
         return sum(self.topology.regularizer(b) for b in self.betas.values())

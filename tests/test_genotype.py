@@ -8,7 +8,7 @@ import torch
 import zoo
 from zoo import GenotypeError, load_genotype
 from zoo.cli import main
-from zoo.genotype import dump_genotype, genotype_from_dict, save_genotype
+from zoo.genotype import dump_genotype, genotype_from_dict, genotype_to_dict, save_genotype
 
 GOOD = textwrap.dedent("""\
     name: my_cell
@@ -60,6 +60,22 @@ def test_good_file_loads_and_compiles(tmp_path):
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
 
 
+def test_preset_names_its_training_recipe(tmp_path):
+    """`recipe` is optional, kept as written (the core does not know the recipes), written back only
+    when set, and never reaches the network builder."""
+    g = load_genotype(write(tmp_path, GOOD))
+    assert g.preset("cifar").recipe is None and g.preset("imagenet").recipe is None
+    assert "recipe" not in dump_genotype(g)
+    text = GOOD.replace("channels: 8}", "channels: 8, recipe: my_recipe}")
+    named = load_genotype(write(tmp_path, text, "named.yaml"))
+    assert named.preset("cifar").recipe == "my_recipe"
+    assert "recipe: my_recipe" in dump_genotype(named)
+    assert genotype_from_dict(genotype_to_dict(named)) == named
+    assert zoo.create_model(named, num_classes=3).layers == 5
+    assert {n: zoo.zoo_genotype(n).preset("cifar").recipe for n in ("pdarts_3b", "darts_v2", "sharpdarts")} == \
+        {"pdarts_3b": "pdarts_3b", "darts_v2": "darts", "sharpdarts": "sharpdarts"}
+
+
 def test_round_trip_is_lossless(tmp_path):
     for name in zoo.ZOO_NAMES:
         g = zoo.zoo_genotype(name)
@@ -95,6 +111,9 @@ def test_round_trip_is_lossless(tmp_path):
     (GOOD.replace("[max_pool_3x3, 0]]", "[none, 0]]", 1), "`none` is a search-only op"),
     (GOOD + "op_options: {c_mid: 32}\n", "op set 'darts' has no option 'c_mid'"),
     (GOOD.replace("cifar: {layers", "cifra: {layers"), "did you mean 'cifar'"),
+    (GOOD.replace("channels: 8}", "channels: 8, recipe: 3}"), "presets.cifar.recipe: expected a string, got int"),
+    (GOOD.replace("channels: 8}", "channels: 8, recipe: ../darts}"), "presets.cifar.recipe: '../darts' is not a "
+                                                                     "valid name"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, expected, text):
     assert expected in error_of(tmp_path, text)

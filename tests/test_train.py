@@ -1,5 +1,6 @@
 """zoo.benchmarks.train and .recipes: schedules, the run directory, exact resume, DDP, the CLI."""
 
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -79,10 +80,33 @@ def test_recipes_follow_the_papers():
     assert default_recipe("sharpdarts", "cifar100").name == "sharpdarts"
     assert default_recipe("darts_v2", "cifar10").name == "darts"
     assert default_recipe("pdarts", "imagenet").name == "imagenet_pdarts"
-    assert default_recipe("my_cell.yaml", "cifar10").name == "darts"
     assert default_recipe("sharpdarts", "digits").name == "digits"
     with pytest.raises(ZooError, match="unknown recipe 'dart'"):
         get_recipe("dart")
+
+
+def _cell_file(path, recipe=None):
+    g = zoo.zoo_genotype("darts_v2")
+    presets = {"cifar": dataclasses.replace(g.preset("cifar"), recipe=recipe)}
+    return zoo.save_genotype(dataclasses.replace(g, name="my_cell", presets=presets), path)
+
+
+def test_the_genotype_file_names_its_recipe(tmp_path):
+    """A genotype's preset names its training recipe; without one CIFAR trains the DARTS way and
+    ImageNet the mobile-setting way; a recipe that does not exist is one line naming the file."""
+    plain = _cell_file(tmp_path / "my_cell.yaml")
+    assert default_recipe(str(plain), "cifar10").name == "darts"
+    assert default_recipe(str(plain), "imagenet").name == "imagenet"
+    assert default_recipe(str(_cell_file(tmp_path / "sharp.yaml", "sharpdarts")), "cifar10").name == "sharpdarts"
+    bad = _cell_file(tmp_path / "bad.yaml", "sharpdartz")
+    with pytest.raises(ZooError) as info:
+        default_recipe(str(bad), "cifar100")
+    message = str(info.value)
+    assert "\n" not in message and str(bad) in message and "presets.cifar.recipe" in message
+    assert "'sharpdartz'" in message and all(name in message for name in RECIPES)
+    assert default_recipe(str(bad), "digits").name == "digits"
+    with pytest.raises(ZooError, match="unknown training recipe"):
+        Trainer(str(bad), "cifar10", out=tmp_path / "run", **TINY)
 
 
 def test_tiny_digits_run_writes_the_run_dir(tmp_path):
