@@ -16,24 +16,14 @@ from typing import Any, Callable, Iterable, Optional, Union
 
 import torch
 import torch.nn as nn
+from timm.data import create_transform, resolve_data_config
 
+import zoo
+from zoo.data import build_transform, dataset_info, load_dataset
 from zoo.errors import CheckpointError, DataError, ZooError
 
-from .checkpoint import load_into, read_weights
-from ..data import build_transform, dataset_info, load_dataset
-
-
-def pick_device(name: Optional[str] = None) -> torch.device:
-    """`name` (cpu, cuda, cuda:1, mps), default CUDA when there is one."""
-    if not name:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ZooError(f"--device {name}: not a device name; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ZooError(f"--device {name}: this machine has no CUDA device torch can use; use --device cpu")
-    return dev
+from zoo.checkpoint import load_into, read_weights
+from zoo.runtime import resolve_device
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -85,8 +75,6 @@ def run_eval(model: nn.Module, loader: Iterable, device: torch.device, amp: bool
 def eval_transform(model: nn.Module, data: str) -> Callable:
     info = dataset_info(data)
     if info.family == "imagenet":
-        from timm.data import create_transform, resolve_data_config
-
         return create_transform(**resolve_data_config({}, model=model))
     return build_transform(data, train=False)
 
@@ -94,8 +82,6 @@ def eval_transform(model: nn.Module, data: str) -> Callable:
 def build_model(model: str, data: str, checkpoint: Optional[Union[str, Path]] = None, pretrained: bool = False,
                 **overrides: Any) -> nn.Module:
     """The network for `data` (its family and classes), with a checkpoint's weights and build arguments."""
-    import zoo
-
     if checkpoint is not None and pretrained:
         raise ZooError("pass either --checkpoint PATH or --pretrained, not both")
     info = dataset_info(data)
@@ -122,7 +108,7 @@ def evaluate(model: Union[str, nn.Module], data: str, data_dir: Optional[Union[s
              workers: int = 0, device: Optional[str] = None, download: bool = False,
              limit: Optional[int] = None, **overrides: Any) -> dict[str, Any]:
     """Top-1/top-5 (percent), loss, images and throughput of a network on `data`'s test split."""
-    dev = pick_device(device)
+    dev = resolve_device(device)
     net = model if isinstance(model, nn.Module) else build_model(model, data, checkpoint, pretrained, **overrides)
     ds = load_dataset(data, "test", data_dir, transform=eval_transform(net, data), download=download)
     if limit is not None:

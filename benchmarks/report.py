@@ -18,8 +18,10 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_save_figure, atomic_write_json
-from ..errors import ZooError
 from ..counting import INPUT_SIZES, count_macs, count_params
+from ..errors import ZooError
+from ..models import ZOO_NAMES, create_model, zoo_genotype
+from .evaluate import evaluate
 
 
 @dataclass
@@ -61,8 +63,6 @@ def _published_key(setting: str) -> str:
 
 def plan_rows(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(model, setting, family, overrides) for every row the report will measure."""
-    from ..models import zoo_genotype
-
     rows = []
     for name in names:
         g = zoo_genotype(name)
@@ -75,8 +75,6 @@ def plan_rows(names: Sequence[str], families: Sequence[str]) -> list[tuple[str, 
 
 
 def measure_row(name: str, setting: str, family: str, overrides: dict[str, Any]) -> ReportRow:
-    from ..models import create_model, zoo_genotype
-
     g = zoo_genotype(name)
     start = time.perf_counter()
     model = create_model(name, family=family, **overrides)
@@ -132,8 +130,6 @@ def find_weights(weights_dir: Path, timm_name: str) -> Optional[Path]:
 
 def measure_accuracy(row: ReportRow, weights_dir: Optional[Path], data: dict[str, tuple[str, Optional[str]]]) -> None:
     """Top-1/top-5 of the row's network on its family's dataset, where both weights and data exist."""
-    from .evaluate import evaluate
-
     if row.overrides:
         row.accuracy_note = "variant setting"
         return
@@ -154,8 +150,6 @@ def measure_accuracy(row: ReportRow, weights_dir: Optional[Path], data: dict[str
 
 
 def select_models(pattern: Optional[str]) -> list[str]:
-    from ..models import ZOO_NAMES
-
     if not pattern:
         return list(ZOO_NAMES)
     patterns = [p.strip() for p in pattern.split(",") if p.strip()]
@@ -178,8 +172,6 @@ def build_report(names: Sequence[str], families: Sequence[str] = ("cifar", "imag
                  data: Optional[dict[str, tuple[str, Optional[str]]]] = None) -> list[ReportRow]:
     """Counts for every row; with `speed`, latency and throughput per device; with `weights_dir`
     and `data` ({family: (dataset, root)}), measured accuracy."""
-    from ..models import create_model
-
     plan = plan_rows(names, families)
     rows = []
     for name, setting, family, overrides in tqdm(plan, desc="bench", unit="model", disable=not progress,
@@ -233,7 +225,7 @@ def markdown_table(rows: Sequence[ReportRow]) -> str:
 
 def scatter_plot(rows: Sequence[ReportRow], path: str | Path) -> Path:
     """Top-1 error against params and MACs: the papers' points, and ours where measured."""
-    import matplotlib
+    import matplotlib  # only plotting needs it; a headless backend is chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

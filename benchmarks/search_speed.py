@@ -20,6 +20,9 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from zoo.runtime import resolve_device
+from zoo.search import SearchSpace, Supernet, make_strategy
+
 DARTS_SETTING = dict(layers=8, channels=16, batch_size=64, image_size=32)
 
 
@@ -40,10 +43,6 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
                  layers: int = 8, channels: int = 16, batch_size: int = 64, image_size: int = 32,
                  amp: bool = False, channels_last: bool = False, threads: Optional[int] = None) -> dict[str, Any]:
     """Time `steps` full search steps (after `warmup` untimed ones) in this process."""
-    from zoo.search.space import SearchSpace
-    from zoo.search.strategies import make_strategy
-    from zoo.search.supernet import Supernet
-
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -119,18 +118,16 @@ def _isolated(kwargs: dict) -> dict:
 def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: Optional[int] = None,
                  strategies: Sequence[str] = ("first_order", "second_order"), isolate: bool = True,
                  threads: Optional[int] = None, **setting: Any) -> dict[str, Any]:
-    """Rows for CPU always and for CUDA when present (fp32, plus bf16 autocast + channels_last)."""
+    """Rows for `device` (auto: CUDA when present, else CPU), or for the CPU and CUDA when present
+    with `device="all"`; CUDA rows in fp32 and in bf16 autocast + channels_last."""
     cfg = dict(DARTS_SETTING)
     cfg.update(setting)
     if batch_size:
         cfg["batch_size"] = batch_size
-    devices = ["cpu"]
-    if device in ("auto", "cuda") and torch.cuda.is_available():
-        devices.append("cuda")
-    if device == "cpu":
-        devices = ["cpu"]
-    if device == "cuda":
-        devices = [d for d in devices if d == "cuda"]
+    if device == "all":
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    else:
+        devices = [str(resolve_device(device))]
     rows = []
     for dev in devices:
         variants = [dict(amp=False, channels_last=False)]

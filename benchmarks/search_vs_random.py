@@ -26,7 +26,13 @@ from typing import Any, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
+import zoo
+from zoo.data import build_transform, load_dataset
 from zoo.genotype import Genotype, make_genotype
+from zoo.models import resolve_genotype
+from zoo.ops import get_op_set
+from zoo.runtime import resolve_device
+from zoo.search import run_search
 
 DEFAULT_SEEDS = (0, 1, 2)
 
@@ -34,8 +40,6 @@ DEFAULT_SEEDS = (0, 1, 2)
 def random_genotype(like: Genotype, rng: random.Random, candidates: Optional[Sequence[str]] = None,
                     name: str = "random") -> Genotype:
     """A genotype of `like`'s space: same cell types, stages, node count and op set."""
-    from zoo.ops import get_op_set
-
     ops = [o for o in (candidates or get_op_set(like.op_set).candidates) if o != "none"]
     cells = {}
     for cname, cell in like.cells.items():
@@ -49,8 +53,6 @@ def random_genotype(like: Genotype, rng: random.Random, candidates: Optional[Seq
 
 
 def _digits(train_images: int, seed: int, data_dir=None):
-    from zoo.data import build_transform, load_dataset
-
     train = load_dataset("digits", "train", data_dir, transform=build_transform("digits", train=True))
     test = load_dataset("digits", "test", data_dir)
     g = torch.Generator().manual_seed(seed)
@@ -62,8 +64,6 @@ def train_and_test(genotype: Genotype, train_set, test_set, seed: int, epochs: i
                    channels: int = 8, batch_size: int = 64, lr: float = 0.05,
                    device: Union[str, torch.device] = "cpu") -> float:
     """Test accuracy (%) after a short DARTS-style training (SGD momentum 0.9, wd 3e-4, cosine, clip 5)."""
-    import zoo
-
     torch.manual_seed(seed)
     model = zoo.create_model(genotype, layers=layers, channels=channels, auxiliary=False,
                              drop_path_rate=0.0, num_classes=10).to(device)
@@ -102,10 +102,7 @@ def search_vs_random(genotype: Optional[Union[str, Path, Genotype]] = None, n_ra
     """Train the searched genotype and `n_random` random ones over `seeds`; mean +- std test accuracy.
 
     Without `genotype`, the pdarts_3b digits search runs first (its CPU preset, seed 0)."""
-    from zoo.search.runner import run_search
-
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       ("cpu" if device == "auto" else device))
+    dev = resolve_device(device)
     t0 = time.time()
     search_seconds = None
     if genotype is None:
@@ -115,8 +112,6 @@ def search_vs_random(genotype: Optional[Union[str, Path, Genotype]] = None, n_ra
         s0 = time.time()
         genotype = run_search(**kw)
         search_seconds = time.time() - s0
-    from zoo.models import resolve_genotype
-
     # A file, or a zoo name (handy to compare a published cell against chance).
     searched = genotype if isinstance(genotype, Genotype) else resolve_genotype(genotype)
     rng = random.Random(random_seed)

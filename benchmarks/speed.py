@@ -17,14 +17,14 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
-from ..data import dataset_info
+import zoo
+from zoo.data import dataset_info
+
 from .recipes import default_recipe
 
 
 def train_throughput(model: str, data: str = "cifar10", batch_size: Optional[int] = None, steps: int = 3,
                      warmup: int = 1, device: str = "cpu", **model_kwargs: Any) -> dict[str, Any]:
-    import zoo
-
     info = dataset_info(data)
     recipe = default_recipe(model, data)
     batch = batch_size or recipe.batch_size

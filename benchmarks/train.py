@@ -31,15 +31,14 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 import zoo
 from zoo.errors import CheckpointError, ZooError
-from zoo.checkpoint import settings_mismatch
-from zoo.runtime import DistContext, distributed_context, rng_state, seed_everything, set_rng_state
+from zoo.checkpoint import Checkpoint, CheckpointStore, load_into, save_weights, settings_mismatch
+from zoo.runtime import DistContext, distributed_context, resolve_device, rng_state, seed_everything, set_rng_state
 
 from zoo.atomic import atomic_save_figure, atomic_write_bytes, atomic_write_json
 
-from .checkpoint import RunCheckpoint, load_into, save_weights
 from ..counting import count_macs, count_params
 from ..data import build_transform, dataset_info, load_dataset
-from .evaluate import batches, pick_device, run_eval, topk_correct
+from .evaluate import batches, run_eval, topk_correct
 from .recipes import TrainingRecipe, default_recipe, get_recipe, make_scheduler
 
 RUN_FILES = ("model.safetensors", "metrics.json", "log.jsonl", "curves.png")
@@ -58,7 +57,7 @@ class TrainForward(nn.Module):
 
 
 # --------------------------------------------------------------------------- distributed
-# The process group comes from the search runner's torchrun helper (zoo.search.distributed).
+# The process group comes from zoo.runtime.distributed_context, the same one the search joins.
 def all_sum(t: torch.Tensor, d: DistContext) -> torch.Tensor:
     """Sum a CPU tensor of counts over the ranks."""
     if not d.enabled:
@@ -114,7 +113,7 @@ class Trainer:
             self.model_args["drop_path_rate"] = self.recipe.drop_path
         self.seed, self.resume = seed, resume
         self.limit_train, self.limit_test = limit_train, limit_test
-        self.device = pick_device(device)
+        self.device = resolve_device(device)
         self.workers, self.progress, self.log = workers, progress, log
         cuda = self.device.type == "cuda"
         for flag, on in (("--amp", amp), ("--channels-last", channels_last), ("--compile", compile)):
@@ -211,7 +210,7 @@ class Trainer:
                 "train_images": int(sums[2])}
 
     def _curves(self, history: list[dict[str, Any]]) -> None:
-        import matplotlib
+        import matplotlib  # only the curves need it; a headless backend is chosen before pyplot loads
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -266,14 +265,16 @@ class Trainer:
 
     def _fit(self, d: DistContext) -> dict[str, Any]:
         r = self.recipe
-        ckpt = RunCheckpoint(self.run_dir)
+        ckpt = CheckpointStore(self.run_dir / "checkpoints", kind="training")
         resumed = None
         if ckpt.exists():
             if not self.resume:
                 raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to continue it or "
                                       "--out NEW_DIR")
             resumed = ckpt.load()  # checked before any work: a mismatch fails at once
-            self._check_config(resumed[1].get("config", {}))
+            if not {"epoch", "history", "config"} <= set(resumed.state):
+                raise CheckpointError(f"{ckpt.folder}: not a darts-zoo training state; {ckpt.fix}")
+            self._check_config(resumed.state["config"])
         elif self.resume and d.is_main:
             self.log(f"note: nothing to resume in {self.run_dir}; starting a new run")
         train_loader, test_loader = self._loaders(d)  # a missing dataset fails before any other work
@@ -351,18 +352,18 @@ class Trainer:
             atomic_write_json(self.run_dir / "metrics.json", metrics)
         return metrics
 
-    def _restore(self, resumed, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, d: DistContext):
+    def _restore(self, resumed: Checkpoint, ckpt: CheckpointStore, net, ema, optimizer, scheduler, d: DistContext):
         """Weights, optimizer, schedule and random streams from the checkpoint: (history, epoch, wall_s)."""
-        tensors, state = resumed
-        load_into(net, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, ckpt.dir)
+        tensors, state = resumed.tensors, resumed.state
+        load_into(net, {k: v for k, v in tensors.items() if not k.startswith("ema.")}, ckpt.folder)
         if ema is not None:
-            load_into(ema.module, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, ckpt.dir)
+            load_into(ema.module, {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}, ckpt.folder)
         try:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
         except (KeyError, ValueError, TypeError) as e:
-            raise CheckpointError(f"{ckpt.dir}: optimizer state does not fit this network ({type(e).__name__}); "
-                                  "delete the checkpoints folder to start over") from None
+            raise CheckpointError(f"{ckpt.folder}: optimizer state does not fit this network ({type(e).__name__}); "
+                                  f"{ckpt.fix}") from None
         rngs = state.get("rng", [])
         if len(rngs) == d.world_size:
             set_rng_state(rngs[d.rank])
@@ -396,14 +397,15 @@ class Trainer:
             raise CheckpointError(f"{self.run_dir}: the checkpoint is from other settings ({diff}); resume with "
                                   "the same options or start a new run with --out NEW_DIR")
 
-    def _write_epoch(self, ckpt: RunCheckpoint, net, ema, optimizer, scheduler, rngs, history, params, macs,
+    def _write_epoch(self, ckpt: CheckpointStore, net, ema, optimizer, scheduler, rngs, history, params, macs,
                      wall) -> None:
         tensors = dict(net.state_dict())
         if ema is not None:
             tensors.update({f"ema.{k}": v for k, v in ema.module.state_dict().items()})
         state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs,
                  "history": history, "config": json.loads(json.dumps(self.config())), "wall_s": wall}
-        ckpt.save(len(history), tensors, state, self._meta())
+        epoch = len(history)
+        ckpt.save(f"epoch_{epoch:04d}", tensors, {**state, "epoch": epoch}, {"epoch": epoch}, self._meta())
         atomic_write_bytes(self.run_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history).encode())
         atomic_write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, complete=False))
         self._curves(history)

@@ -1,5 +1,4 @@
-"""`darts-zoo search` (run a recipe's architecture search) and `darts-zoo search-bench` (search-step
-speed, searched-vs-random comparison).
+"""`darts-zoo search`: run a recipe's architecture search and write the genotype it finds.
 
     darts-zoo search --recipe pdarts_3b --data digits                 # a few minutes on a CPU
     darts-zoo search --recipe darts_v2 --data cifar10 --data-dir data --out runs/darts_v2.yaml
@@ -10,7 +9,6 @@ speed, searched-vs-random comparison).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .recipes import RECIPES
@@ -74,30 +72,6 @@ def register(subparsers) -> None:
                            metavar=flag.lstrip("-").upper().replace("-", "_"))
     p.set_defaults(handler=_search)
 
-    b = subparsers.add_parser(
-        "search-bench", help="search-step speed, and a searched genotype vs random ones on digits",
-        description="speed: images/s and peak memory of one supernet step (first and second order) at "
-                    "the DARTS search setting. random: train a searched genotype and random genotypes of "
-                    "the same space on digits for a few epochs over 3 seeds.")
-    b.add_argument("what", choices=("speed", "random"))
-    b.add_argument("--device", default="auto", help="auto, cpu or cuda (speed: auto = CPU and CUDA if present)")
-    b.add_argument("--json", default=None, help="also write the results as JSON here")
-    b.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sp = b.add_argument_group("speed")
-    sp.add_argument("--steps", type=int, default=None, help="timed steps (default 2 on CPU, 20 on CUDA)")
-    sp.add_argument("--batch-size", type=int, default=None, help="default 64 (DARTS)")
-    sp.add_argument("--layers", type=int, default=None, help="default 8 (DARTS)")
-    sp.add_argument("--channels", type=int, default=None, help="default 16 (DARTS)")
-    sp.add_argument("--image-size", type=int, default=None, help="default 32")
-    rd = b.add_argument_group("random")
-    rd.add_argument("--genotype", default=None,
-                    help="the searched genotype file (default: run the pdarts_3b digits search first)")
-    rd.add_argument("--random", type=int, default=3, help="random genotypes (default 3)")
-    rd.add_argument("--seeds", type=int, default=3, help="training seeds per genotype (default 3)")
-    rd.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
-    rd.add_argument("--train-images", type=int, default=500, help="digits training images (default 500)")
-    b.set_defaults(handler=_bench)
-
 
 def _overrides(args: argparse.Namespace) -> dict:
     return {field: getattr(args, f"override_{field}") for _, field, _, _ in _OVERRIDES
@@ -115,32 +89,4 @@ def _search(args: argparse.Namespace) -> int:
         stop_after_epochs=args.stop_after_epochs, threads=args.threads)
     if path is not None:
         print(f"genotype: {path}  (timm.create_model('darts_genotype', genotype='{path}'))")
-    return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import json
-
-    import torch
-
-    from ..atomic import atomic_write_json
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.what == "speed":
-        from ..benchmarks.search_speed import format_speed, search_speed
-
-        setting = {k: getattr(args, k) for k in ("layers", "channels", "image_size") if getattr(args, k)}
-        result = search_speed(device=args.device, steps=args.steps, batch_size=args.batch_size,
-                              threads=args.threads, **setting)
-        print(format_speed(result))
-    else:
-        from ..benchmarks.search_vs_random import format_comparison, search_vs_random
-
-        result = search_vs_random(genotype=args.genotype, device=args.device, n_random=args.random,
-                                  seeds=tuple(range(args.seeds)), epochs=args.epochs,
-                                  train_images=args.train_images)
-        print(format_comparison(result))
-    if args.json:
-        atomic_write_json(Path(args.json), json.loads(json.dumps(result, default=str)))
     return 0

@@ -2,8 +2,11 @@
 
 A recipe is the whole configuration of one search: the search space (op set, nodes, cell types),
 the supernet size, the optimizers and, for P-DARTS, the stage plan. Every default is the paper's
-(the DARTS and P-DARTS papers; the PDARTS thesis for its variants; the stretchable-cells paper
-for MiLeNAS-SC), and `source` says where it comes from.
+(the DARTS, P-DARTS and MiLeNAS papers; the PDARTS thesis for its variants; the stretchable-cells
+paper for MiLeNAS-SC), and `source` says where it comes from. Where a paper leaves a detail of the
+step open, the recipe follows its authors' code (P-DARTS clips the alpha gradients to norm 5;
+MiLeNAS steps the alphas before the weights and does not clip the weights); docs/search-fidelity.md
+lists, per method, where the package follows the paper, the authors' code, or neither.
 Command-line flags override single fields (`apply_overrides`), and `--data digits` applies the
 recipe's small CPU preset so that a search runs end to end on a laptop in minutes.
 """
@@ -50,7 +53,7 @@ class SearchRecipe:
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
     w_wd: float = 3e-4
-    grad_clip: float = 5.0
+    grad_clip: Optional[float] = 5.0  # max norm of the weight gradients; None or 0: no clip
     a_lr: float = 3e-4
     a_betas: tuple[float, float] = (0.5, 0.999)
     a_wd: float = 1e-3
@@ -109,6 +112,21 @@ _PDARTS_SOURCE = ("P-DARTS (Chen et al., ICCV 2019): stages of 5/11/17 cells, 8 
                   "SGD 0.025 cosine to 0, Adam 6e-4 wd 1e-3, at most 2 skips (arXiv:1904.12760; "
                   "Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, sec. 3.2, App. A.1)")
 
+# The P-DARTS authors' search loop clips the alpha gradients to norm 5 (its --grad_clip, the same
+# value as the weights') before the Adam step (chenxin061/pdarts, train_search.py, train()).
+_PDARTS_STRATEGY = {"arch_grad_clip": 5.0}
+# MiLeNAS (He et al., CVPR 2020, arXiv:2003.12238) as its authors' search script runs it
+# (chaoyanghe/MiLeNAS, search_algorithm/train_milenas.py with run_milenas.sh): DARTS' space and
+# optimizer settings, lambda 1 on both losses, the alphas stepped before the weights, and no weight
+# clip (the script's clip call is given the architecture parameters, whose gradients are replaced
+# before they are next used).
+_MILENAS_SOURCE = ("MiLeNAS (He et al., 'MiLeNAS: Efficient Neural Architecture Search via Mixed-Level "
+                   "Reformulation', CVPR 2020, arXiv:2003.12238): first-order mixed-level update, alpha on "
+                   "L_train + lambda L_val with lambda 1; the alphas step first, then the weights on a fresh "
+                   "L_train pass, weights not clipped (the authors' search code); DARTS' space (8 ops with "
+                   "none, 4 nodes), 8 cells, C 16, 50 epochs, batch 64, SGD 0.025 cosine to 0.001, momentum "
+                   "0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, half/half split")
+
 # The digits preset: 8x8 digit images upsampled to 32x32; a few hundred images, a few epochs,
 # a narrow and shallow supernet. Measured: well under 10 minutes on 2 CPU cores.
 _DIGITS_SINGLE = dict(channels=8, layers=5, epochs=4, batch_size=32, subset=512, w_lr_min=0.001)
@@ -125,6 +143,7 @@ RECIPES: dict[str, SearchRecipe] = {
         eval_drop_path=0.2, digits=_DIGITS_SINGLE),
     "pdarts": SearchRecipe(
         name="pdarts", strategy="first_order", source=_PDARTS_SOURCE,
+        strategy_kwargs=dict(_PDARTS_STRATEGY),
         epochs=25, batch_size=96, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
         stage_layers=(5, 11, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, max_skips=2, eval_drop_path=0.3, digits=_DIGITS_STAGED),
@@ -133,6 +152,7 @@ RECIPES: dict[str, SearchRecipe] = {
         source=("PDARTS-3b (Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, secs. 3.3.1, 4.1.1, Table A.1): "
                 "P-DARTS with 3 intermediate nodes, batch 64 (the thesis searched with 32 and 64), "
                 "other settings P-DARTS'; " + _PDARTS_SOURCE),
+        strategy_kwargs=dict(_PDARTS_STRATEGY),
         epochs=25, batch_size=64, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
         stage_layers=(5, 11, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, max_skips=2, eval_layers=26, eval_drop_path=0.3, digits=_DIGITS_STAGED),
@@ -141,10 +161,14 @@ RECIPES: dict[str, SearchRecipe] = {
         source=("PDARTS-N3-2g (Paganucci, \'Efficient ConvNet Architectures: Differentiable Neural Architecture Search\', ETH Zurich semester thesis 2020, secs. 3.3.2, 3.5, 4.3, Tables A.2 and 4.5): three normal cell "
                 "types (one per block), extended stages of 11/14/17 cells, search batch 32, grouping "
                 "discretization (none/skip/pool/conv), no skip restriction; other settings P-DARTS'"),
+        strategy_kwargs=dict(_PDARTS_STRATEGY),
         epochs=25, batch_size=32, w_lr=0.025, w_lr_min=0.0, a_lr=6e-4, a_wd=1e-3,
         stage_layers=(11, 14, 17), stage_ops=(8, 5, 3), stage_dropout=(0.1, 0.4, 0.7),
         warmup_epochs=10, rule="grouping", max_skips=None, eval_drop_path=0.3,
         digits=dict(_DIGITS_STAGED, stage_layers=(5, 5, 8))),
+    "milenas": SearchRecipe(
+        name="milenas", strategy="mixed_level", source=_MILENAS_SOURCE, grad_clip=None,
+        strategy_kwargs={"lam": 1.0}, eval_drop_path=0.2, digits=_DIGITS_SINGLE),
     "milenas_sc": SearchRecipe(
         name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=6,
         candidates=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -153,8 +177,9 @@ RECIPES: dict[str, SearchRecipe] = {
                 "stretchable cells (topology variables beta, passive-aggressive regularizer lambda 10), "
                 "N = 9 nodes counted as DARTS counts its 7 (2 inputs, 6 intermediate, the output), as the zoo's milenas_sc_l* files do; DARTS ops without `none`, MiLeNAS mixed-level update (alpha, beta on L_train + "
                 "lambda' L_val, lambda' 1, first order), 8 cells (L8; --layers 12/16 for L12/L16), "
-                "50 epochs, batch 64, other settings DARTS'; evaluated at the search depth"),
-        strategy_kwargs={"lam": 1.0, "topology_reg": 10.0},
+                "50 epochs, batch 64, other settings DARTS'; the step as the MiLeNAS authors' code "
+                "takes it (alphas first, weights not clipped); evaluated at the search depth"),
+        grad_clip=None, strategy_kwargs={"lam": 1.0, "topology_reg": 10.0},
         eval_layers=8, eval_drop_path=0.2, digits=_DIGITS_SINGLE),
 }
 
@@ -217,6 +242,19 @@ def _coerce(recipe: SearchRecipe, key: str, value: Any) -> Any:
             raise bad("is not a whole number") from None
         if value < 0 or (key == "subset" and value == 0):
             raise bad("must be positive")
+        return value
+    if key == "grad_clip":
+        # None (or 0): the weights are not clipped.
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off")):
+            return None
+        if isinstance(value, bool):
+            raise bad("is not a number")
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise bad("is not a number (or none: no clip)") from None
+        if not math.isfinite(value) or value < 0:
+            raise bad("must be a finite number >= 0 (0: no clip)")
         return value
     if key == "strategy_kwargs":
         if not isinstance(value, Mapping):

@@ -4,7 +4,10 @@
     stats = strategy.step((x_train, y_train), (x_val, y_val))      # -> {"train_loss": ..., ...}
 
 `step` updates the architecture parameters (unless `strategy.warmup` is set, P-DARTS' first
-epochs) and then the weights, as DARTS orders them. Weight gradients are clipped to norm 5.
+epochs) and then the weights, as DARTS orders them. Weight gradients are clipped to norm
+`grad_clip` (5, as DARTS; None or 0: not clipped, as the MiLeNAS authors' code); architecture
+gradients to norm `arch_grad_clip` (None: not clipped, as DARTS; the P-DARTS recipes set 5, as
+the P-DARTS authors' search loop clips the alpha gradients before their Adam step).
 
 first_order   alpha <- grad_a L_val(w, a)                              (DARTS 1st order, P-DARTS)
 second_order  alpha <- grad_a L_val(w', a) - xi * H v,  w' = w - xi * (one step of the weight
@@ -12,8 +15,10 @@ second_order  alpha <- grad_a L_val(w', a) - xi * H v,  w' = w - xi * (one step 
               by the central difference (grad_a L_train(w + eps v) - grad_a L_train(w - eps v)) /
               2 eps, eps = 0.01 / ||v|| (DARTS 2nd order: Liu et al., arXiv:1806.09055, sec. 2.3, eqs. 6-8)
 one_level     weights and alphas on the same training batch, one backward (the one-level baseline of DARTS, arXiv:1806.09055 sec. 3)
-mixed_level   alpha <- grad_a L_train(w, a) + lambda * grad_a L_val(w, a), first order (MiLeNAS;
-              MiLeNAS, arXiv:2003.12238; with topology variables, the stretchable-cells paper eq. 18)
+mixed_level   alpha <- grad_a L_train(w, a) + lambda * grad_a L_val(w, a), first order (MiLeNAS,
+              arXiv:2003.12238; with topology variables, the stretchable-cells paper eq. 18); then
+              the weights step on a fresh L_train pass at the updated alphas, as the MiLeNAS
+              authors' search loop orders it (`one_pass=True`: one L_train pass for both, cheaper)
 
 Unrolled step: like DARTS, w' includes the weight optimizer's momentum buffer and weight decay,
 w' = w - xi * (mu * buf + grad + wd * w), i.e. exactly the SGD step that comes next
@@ -52,8 +57,10 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor], **kw: Any) -> lis
 class ArchStrategy:
     """Base: the weight step, the warm-up switch and the bookkeeping shared by all methods.
 
-    grad_clip        max norm of the weight gradients (5 in DARTS and its followers)
-    arch_grad_clip   max norm of the architecture gradients (None: DARTS; P-DARTS' code uses 5)
+    grad_clip        max norm of the weight gradients (5 in DARTS and its followers; None or 0:
+                     no clip, as the MiLeNAS authors' code in effect does)
+    arch_grad_clip   max norm of the architecture gradients (None or 0: no clip, as DARTS; the
+                     P-DARTS authors' code clips them to 5)
     topology_reg     lambda of the stretchable regularizer (10 in the stretchable-cells paper)
     warmup           True: `step` only trains the weights
     """
@@ -61,7 +68,7 @@ class ArchStrategy:
     name = "base"
 
     def __init__(self, supernet: nn.Module, w_optimizer: torch.optim.Optimizer,
-                 a_optimizer: torch.optim.Optimizer, grad_clip: float = 5.0,
+                 a_optimizer: torch.optim.Optimizer, grad_clip: Optional[float] = 5.0,
                  arch_grad_clip: Optional[float] = None, topology_reg: float = 10.0,
                  warmup: bool = False):
         self.net = supernet
@@ -295,20 +302,38 @@ class OneLevel(ArchStrategy):
 
 
 class MixedLevel(ArchStrategy):
-    """MiLeNAS: alpha's gradient is lam_train * grad L_train + lam * grad L_val (both at the current
-    weights, first order); the weights take their usual step on L_train, whose gradient comes from
-    the same backward pass."""
+    """MiLeNAS: alpha's gradient is lam_train * grad L_train + lam * grad L_val, both at the current
+    weights (first order).
+
+    Step order (default, the MiLeNAS authors' search loop): the alphas take their Adam step first
+    (one L_train and one L_val pass, gradients for the alphas only); then a fresh forward and
+    backward of L_train at the updated alphas gives the weight gradient, and the weights take
+    their SGD step. Three forward passes per step, so BatchNorm's running statistics see three
+    batches.
+
+    one_pass=True   the package's cheaper variant: the weight gradient comes from the same L_train
+                    pass as the alphas' training gradient (at the alphas before their update) and
+                    both optimizers step together: two forward passes per step. The weights then
+                    differ from the default after one step, the alphas after a few.
+    lam, lam_train  weights of the L_val and L_train terms (the authors' code scales L_train by its
+                    lambda and leaves L_val unscaled; with the published lambda = 1 the two agree)
+    """
 
     name = "mixed_level"
 
-    def __init__(self, *args: Any, lam: float = 1.0, lam_train: float = 1.0, **kw: Any):
+    def __init__(self, *args: Any, lam: float = 1.0, lam_train: float = 1.0, one_pass: bool = False,
+                 **kw: Any):
         super().__init__(*args, **kw)
         self.lam = lam
         self.lam_train = lam_train
+        self.one_pass = bool(one_pass)
 
     def step(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
         if self.warmup:
             return self.weight_step(train_batch)
+        if not self.one_pass:
+            # arch_step (train and val passes, alphas only), then weight_step (a fresh train pass).
+            return super().step(train_batch, val_batch)
         x, y = train_batch[0], train_batch[1]
         xv, yv = _need(val_batch, self.name)
         self.w_optimizer.zero_grad(set_to_none=True)
@@ -332,9 +357,10 @@ class MixedLevel(ArchStrategy):
         x, y = train_batch[0], train_batch[1]
         xv, yv = _need(val_batch, self.name)
         g_t = _grads(F.cross_entropy(self.net(x), y), self.arch)
-        stats: dict[str, float] = {}
-        objective = self._arch_objective(self.lam * F.cross_entropy(self.net(xv), yv), stats)
-        g_v = _grads(objective, self.arch)
+        logits_v = self.net(xv)
+        loss_v = F.cross_entropy(logits_v, yv)
+        stats = {"val_loss": float(loss_v.detach()), "val_acc": _accuracy(logits_v.detach(), yv)}
+        g_v = _grads(self._arch_objective(self.lam * loss_v, stats), self.arch)
         self._set_arch_grads([self.lam_train * a + b for a, b in zip(g_t, g_v)])
         return stats
 
@@ -356,5 +382,5 @@ def make_strategy(name: str, supernet: nn.Module, w_optimizer: torch.optim.Optim
                   a_optimizer: torch.optim.Optimizer, **kw: Any) -> ArchStrategy:
     """first_order | second_order | one_level | mixed_level (aliases: first, second, unrolled,
     milenas, ...); keyword options go to the strategy (grad_clip, arch_grad_clip, topology_reg,
-    warmup, and xi / unroll / r for second_order, lam / lam_train for mixed_level)."""
+    warmup, and xi / unroll / r for second_order, lam / lam_train / one_pass for mixed_level)."""
     return STRATEGIES.get(name)(supernet, w_optimizer, a_optimizer, **kw)

@@ -1,7 +1,7 @@
 """The bench report's optional speed and accuracy columns and its scatter plot."""
 
 import zoo
-from zoo.benchmarks.checkpoint import save_weights
+from zoo.checkpoint import save_weights
 from zoo.benchmarks.report import build_report, markdown_table, scatter_plot
 from zoo.cli import main
 

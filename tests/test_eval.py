@@ -8,7 +8,7 @@ import torch
 import zoo
 import zoo.cli
 from fake_datasets import write_cifar10, write_cifar101, write_image_folder
-from zoo.benchmarks.checkpoint import read_weights, save_weights
+from zoo.checkpoint import read_weights, save_weights
 from zoo.data import build_transform, load_dataset
 from zoo.benchmarks.evaluate import build_model, eval_transform, evaluate, topk_correct
 from zoo.errors import CheckpointError

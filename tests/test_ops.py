@@ -91,10 +91,13 @@ def test_plugin_op():
     def _(c, stride, affine, **_):
         return nn.Sequential(nn.ReLU(), nn.Conv2d(c, c, 1, stride=stride, bias=False), nn.BatchNorm2d(c, affine=affine))
 
-    g = zoo.make_genotype("plug", {"normal": (False, [[("test_conv_1x1", 0), ("skip_connect", 1)]], None),
-                                   "reduce": (True, [[("test_conv_1x1", 0), ("max_pool_3x3", 1)]], None)})
-    assert zoo.create_model(g, layers=3, channels=4)(torch.randn(1, 3, 16, 16)).shape == (1, 10)
-    del get_op_set("darts").builders["test_conv_1x1"]
+    try:
+        g = zoo.make_genotype("plug", {"normal": (False, [[("test_conv_1x1", 0), ("skip_connect", 1)]], None),
+                                       "reduce": (True, [[("test_conv_1x1", 0), ("max_pool_3x3", 1)]], None)})
+        assert zoo.create_model(g, layers=3, channels=4)(torch.randn(1, 3, 16, 16)).shape == (1, 10)
+    finally:
+        del get_op_set("darts").builders["test_conv_1x1"]
+    assert "test_conv_1x1" not in get_op_set("darts").names
 
 
 def test_cell_plan_and_widths():

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import zoo
-from zoo.benchmarks.checkpoint import RunCheckpoint
 from zoo.errors import CheckpointError, GenotypeError, ZooError
 from zoo.genotype import genotype_from_dict
 from zoo.paths import child_path, is_safe_name
@@ -48,14 +47,15 @@ def _victim(tmp_path):
 def test_training_checkpoint_pointer_cannot_read_or_delete_outside(tmp_path, escape):
     victim = _victim(tmp_path)
     name = str(victim) if escape == "ABS" else escape
-    store = RunCheckpoint(tmp_path / "run")
-    store.save(1, {"w": torch.ones(2)}, {"step": 1})
-    store.pointer.write_text(json.dumps({"epoch": 1, "weights": name, "state": "epoch_0001.state.pt"}))
+    store = CheckpointStore(tmp_path / "run" / "checkpoints", kind="training")
+    store.save("epoch_0001", {"w": torch.ones(2)}, {"epoch": 1}, {"epoch": 1})
+    meta = json.loads(store.latest.read_text())
+    meta["files"]["tensors"] = name
+    store.latest.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="not a plain file name"):
         store.load()
-    # The rotation after the next epoch deletes the "previous" checkpoint named by the pointer.
-    with pytest.raises(CheckpointError, match="not a plain file name"):
-        store.save(2, {"w": torch.ones(2)}, {"step": 2})
+    # The rotation after the next epoch deletes only this folder's own files, never one a pointer names.
+    store.save("epoch_0002", {"w": torch.ones(2)}, {"epoch": 2}, {"epoch": 2})
     assert victim.read_bytes() == b"keep me"
 
 

@@ -2,8 +2,11 @@
 
 The pin is the whole file: cells, alphas to 6 decimals, the search record and the recipe's
 settings. It changed only with deliberate changes, each named in its commit: the recipe fields
-`space` and `lr_schedule` (architecture issue) and the recipe's source citations. Bit-exact CPU
-results hold for one torch build; under another build the cells and alphas must still agree."""
+`space` and `lr_schedule` (architecture issue), the recipe's source citations, and the P-DARTS
+alpha-gradient clip `strategy_kwargs: {arch_grad_clip: 5.0}` (issue 14; a settings line only: in
+this search the alpha gradients' norm stays below 0.07, so the clip never acts and the cells and
+alphas did not change). Bit-exact CPU results hold for one torch build; under another build the
+cells and alphas must still agree."""
 
 import difflib
 from pathlib import Path

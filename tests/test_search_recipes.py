@@ -7,7 +7,8 @@ from zoo.search.recipes import RECIPES, apply_overrides, get_recipe
 
 
 def test_every_recipe_of_the_cli_exists_and_cites_its_source():
-    assert set(RECIPES) == {"darts_v1", "darts_v2", "pdarts", "pdarts_3b", "pdarts_n3_2g", "milenas_sc"}
+    assert set(RECIPES) == {"darts_v1", "darts_v2", "pdarts", "pdarts_3b", "pdarts_n3_2g", "milenas",
+                            "milenas_sc"}
     for r in RECIPES.values():
         assert len(r.source) > 40
         apply_overrides(r, {})  # the paper setting itself passes the checks
@@ -32,7 +33,11 @@ def test_paper_settings():
     assert len(set(n3.stages[0::2])) == 3  # three normal cell types
     sc = get_recipe("milenas_sc")
     assert sc.stretchable and sc.strategy == "mixed_level" and "none" not in sc.candidates
-    assert sc.strategy_kwargs == {"lam": 1.0, "topology_reg": 10.0}
+    assert sc.strategy_kwargs == {"lam": 1.0, "topology_reg": 10.0} and sc.grad_clip is None
+    # The authors' code: P-DARTS clips the alpha gradients to 5, MiLeNAS clips no weights.
+    assert all(get_recipe(n).strategy_kwargs == {"arch_grad_clip": 5.0} for n in ("pdarts", "pdarts_3b", "pdarts_n3_2g"))
+    m = get_recipe("milenas")
+    assert m.strategy == "mixed_level" and m.grad_clip is None and not m.stretchable and m.nodes == 4
 
 
 def test_digits_preset_then_user_overrides_win():
@@ -68,6 +73,8 @@ def test_list_overrides_parse_from_cli_text():
     ("darts_v1", {"train_fraction": 1.0}, "between 0 and 1"),
     ("darts_v1", {"strategy": "second"}, "did you mean"),
     ("darts_v1", {"w_lr": float("nan")}, "finite"),
+    ("milenas", {"grad_clip": "x"}, "not a number"),
+    ("darts_v1", {"grad_clip": -1}, ">= 0"),
 ])
 def test_bad_overrides_are_one_line_errors(recipe, overrides, message):
     with pytest.raises(ZooError) as e:

@@ -50,7 +50,7 @@ def test_pdarts_digits_search_writes_a_buildable_genotype_and_history(tmp_path):
     for r in recs:
         for row in r["weights"]["normal"]:
             assert abs(sum(row) - 1) < 1e-5
-    # During the warm-up epoch the alphas do not move.
+    # The alphas move once an epoch updates them (that they stay still before: the test below).
     assert recs[0]["weights"]["normal"] != recs[1]["weights"]["normal"]
     assert out.with_name("pd3b.alphas.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len([line for line in lines if line.startswith("[")]) == 6
@@ -184,3 +184,26 @@ def test_cli_search_runs_and_bad_input_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["search", "--recipe", "nope"])
     assert e.value.code == 2
+
+
+def test_alphas_stay_still_during_a_warm_up_epoch_and_move_after(tmp_path):
+    """A warm-up epoch trains only the weights: after it the checkpoint holds exactly the alphas the
+    stage's supernet was initialized with, and the weights have moved."""
+    from zoo.search import SPACES, apply_overrides, get_recipe
+    from zoo.search.batches import SUPERNET_INIT, epoch_seed
+
+    assert search(tmp_path, "warm", recipe="pdarts_3b", overrides=TINY_STAGED, epochs=2, stop_after_epochs=1) is None
+    after_warmup = CheckpointStore(tmp_path / "warm.ckpt", "search").load().tensors
+    cfg = apply_overrides(get_recipe("pdarts_3b"), {**TINY_STAGED, "epochs": 2}, data="digits")
+    assert cfg.warmup_epochs == 1
+    builder = SPACES.get(cfg.space)
+    torch.manual_seed(epoch_seed(3, 0, 0, SUPERNET_INIT))  # as the run seeds stage 1's supernet
+    fresh = builder.supernet(cfg, builder.space(cfg), cfg.stage_plan()[0], 10, None)
+    arch = {id(p) for p in fresh.arch_parameters()}
+    named = dict(fresh.named_parameters())
+    assert arch and all(torch.equal(after_warmup[n], p) for n, p in named.items() if id(p) in arch)
+    assert any(not torch.equal(after_warmup[n], p) for n, p in named.items() if id(p) not in arch)
+    assert search(tmp_path, "warm", recipe="pdarts_3b", overrides=TINY_STAGED, epochs=2, stop_after_epochs=1,
+                  resume=True) is None
+    after_arch_epoch = CheckpointStore(tmp_path / "warm.ckpt", "search").load().tensors
+    assert any(not torch.equal(after_arch_epoch[n], p) for n, p in named.items() if id(p) in arch)

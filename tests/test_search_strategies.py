@@ -172,7 +172,8 @@ def test_first_order_gradient_is_the_validation_gradient():
         assert torch.allclose(a.grad, e, atol=1e-6)
 
 
-def test_mixed_level_gradient_is_train_plus_lambda_val():
+@pytest.mark.parametrize("one_pass", [False, True])
+def test_mixed_level_gradient_is_train_plus_lambda_val(one_pass):
     torch.manual_seed(2)
     net = Supernet(SearchSpace(nodes=2), channels=4, layers=3, num_classes=3)
     w_opt, a_opt = _optimizers(net)
@@ -182,7 +183,7 @@ def test_mixed_level_gradient_is_train_plus_lambda_val():
     g_val = torch.autograd.grad(reference.loss(*val), reference.arch_parameters())
     w_train = torch.autograd.grad(reference.loss(*train), reference.weight_parameters(), allow_unused=True)
     lam = 0.5
-    strategy = make_strategy("milenas", net, w_opt, a_opt, lam=lam)
+    strategy = make_strategy("milenas", net, w_opt, a_opt, lam=lam, one_pass=one_pass)
     assert isinstance(strategy, MixedLevel)
     weights_before = [p.detach().clone() for p in net.weight_parameters()]
     stats = strategy.step(train, val)
@@ -190,7 +191,9 @@ def test_mixed_level_gradient_is_train_plus_lambda_val():
         assert torch.allclose(a.grad, gt + lam * gv, atol=1e-6)
         assert not torch.allclose(gt, gt + lam * gv)
     assert set(stats) >= {"train_loss", "train_acc", "val_loss", "val_acc"}
-    # The weights moved along grad L_train alone (SGD, first step: w - lr (g + wd w)).
+    if not one_pass:
+        return  # the default steps the weights at the updated alphas: tests/test_search_fidelity.py
+    # one_pass: the weights moved along grad L_train at the old alphas (SGD, first step: w - lr (g + wd w)).
     for p, b, gw in zip(net.weight_parameters(), weights_before, w_train):
         gw = torch.zeros_like(b) if gw is None else gw
         norm = math.sqrt(sum(float((g ** 2).sum()) for g in w_train if g is not None))

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import zoo.cli
-from zoo.benchmarks.checkpoint import read_weights
+from zoo.checkpoint import read_weights
 from zoo.benchmarks.recipes import RECIPES, default_recipe, get_recipe, lr_factor, make_scheduler
 from zoo.benchmarks.train import RUN_FILES, Trainer, train
 from zoo.errors import CheckpointError, ZooError
@@ -171,9 +171,10 @@ def test_bad_checkpoints(tmp_path):
     state.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(CheckpointError) as e:
         train("pdarts_3b", "digits", epochs=1, out=out, resume=True, **TINY)
-    assert str(e.value) == f"{state}: unreadable training state (RuntimeError); delete the checkpoints folder to start over"
+    assert str(e.value) == (f"{state}: checksum does not match latest.json; the file is corrupt or was changed "
+                            f"(delete {out / 'checkpoints'} to start over)")
     (out / "checkpoints" / "latest.json").write_text("{")
-    with pytest.raises(CheckpointError, match="damaged checkpoint pointer"):
+    with pytest.raises(CheckpointError, match="latest.json: is not valid JSON"):
         train("pdarts_3b", "digits", epochs=1, out=out, resume=True, **TINY)
 
 

@@ -52,7 +52,7 @@ def read_weights(path: str | Path, fix: str = "pass the model.safetensors of a f
     """(tensors, metadata written by save_weights or {})."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such weights file; {fix}")
+        raise CheckpointError(f"{path}: no such checkpoint file; {fix}")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}

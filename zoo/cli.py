@@ -1,5 +1,5 @@
-"""`darts-zoo`: list, show and benchmark the zoo; search and train (added by zoo.search and
-zoo.benchmarks through their own `register(subparsers)` functions).
+"""`darts-zoo`: list and show the zoo (zoo.commands); search, train, evaluate and benchmark it
+(added by zoo.search and zoo.benchmarks through their own `register(subparsers)` functions).
 
 Every user mistake (a bad genotype file, a missing dataset, no network) ends as one line on
 stderr and exit code 2; see zoo.errors.

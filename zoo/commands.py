@@ -1,11 +1,10 @@
-"""`darts-zoo list`, `show` and `bench`."""
+"""`darts-zoo list` and `show`."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from .counting import INPUT_SIZES, count_macs, count_params
 from .draw import draw_genotype
@@ -27,28 +26,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draw", metavar="DIR", default=None, help="write a PNG and an SVG of every cell type to DIR")
     p.add_argument("--yaml", action="store_true", help="print the genotype file as the zoo writes it")
     p.set_defaults(handler=cmd_show)
-
-    p = sub.add_parser("bench", help="params and MACs of every zoo model beside the reference and published numbers")
-    add_bench_arguments(p)
-    p.set_defaults(handler=cmd_bench)
-
-
-def add_bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", metavar="PATTERN", default=None,
-                   help="comma-separated names or globs, e.g. 'pdarts*,darts_v2' (default: the whole zoo)")
-    p.add_argument("--family", choices=("cifar", "imagenet", "all"), default="all")
-    p.add_argument("--json", metavar="FILE", default=None, help="also write the report as JSON")
-    p.add_argument("--plot", metavar="PNG", default=None,
-                   help="also draw top-1 error against params and MACs (papers' points, ours where measured)")
-    p.add_argument("--speed", action="store_true",
-                   help="also measure batch-1 latency and throughput, on CPU and on CUDA when present")
-    p.add_argument("--batch", type=int, default=64, help="batch size for the throughput column (default 64)")
-    p.add_argument("--weights", metavar="DIR", default=None,
-                   help="measure accuracy where DIR/<model>.safetensors or DIR/<model>/model.safetensors exists")
-    p.add_argument("--cifar-data", metavar="DATASET[:DIR]", default=None,
-                   help="dataset for CIFAR rows' accuracy: cifar10 or cifar10.1, optionally with its folder")
-    p.add_argument("--imagenet-data", metavar="DIR", default=None, help="ImageNet folder (with val/) for ImageNet rows")
-    p.add_argument("--no-progress", action="store_true")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -109,25 +86,4 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.draw:
         for path in draw_genotype(g, args.draw):
             print(f"  wrote {path}")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .benchmarks.report import build_report, markdown_table, scatter_plot, select_models, write_json
-
-    names = select_models(args.models)
-    families = ("cifar", "imagenet") if args.family == "all" else (args.family,)
-    data = {}
-    if args.cifar_data:
-        name, _, root = args.cifar_data.partition(":")
-        data["cifar"] = (name, root or None)
-    if args.imagenet_data:
-        data["imagenet"] = ("imagenet", args.imagenet_data)
-    rows = build_report(names, families, progress=not args.no_progress, speed=args.speed, batch=args.batch,
-                        weights_dir=Path(args.weights) if args.weights else None, data=data)
-    print(markdown_table(rows))
-    if args.json:
-        print(f"\nwrote {write_json(rows, args.json)}")
-    if args.plot:
-        print(f"wrote {scatter_plot(rows, args.plot)}")
     return 0

@@ -30,6 +30,7 @@ from torchvision.datasets.utils import download_url
 
 from .errors import DataError, closest
 from .network import CIFAR_MEAN, CIFAR_STD
+from .runtime import first_line
 
 DATASETS = ("cifar10", "cifar100", "cifar10.1", "imagenet", "digits")
 # Accepted besides DATASETS: CIFAR-10.1 by version.
@@ -137,8 +138,7 @@ def _split(split: str) -> bool:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+    return f"{type(e).__name__}: {first_line(e)}" if str(e).strip() else type(e).__name__
 
 
 class ArrayImages(Dataset):

@@ -35,7 +35,7 @@ def _layout(cell: CellType) -> dict[int | str, tuple[float, float]]:
 
 def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
     """Draw one cell type; writes `<stem>.png` and `<stem>.svg` and returns both paths."""
-    import matplotlib
+    import matplotlib  # only drawing needs it; a headless backend is chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -20,6 +20,7 @@ import yaml
 
 from .errors import GenotypeError, closest
 from .paths import is_safe_name
+from .runtime import first_line
 
 SCHEMA_VERSION = 1
 PROVENANCE_KINDS = ("exact", "reconstructed", "searched")
@@ -82,8 +83,8 @@ class CellType:
 @dataclass(frozen=True)
 class Preset:
     """Network size for one dataset family; the paper's headline setting. `recipe` names the
-    training recipe the paper trained it with (a name of zoo.benchmarks.recipes, which checks it
-    when training; None: that room's default). It is not a network argument."""
+    training recipe the paper trained it with (`darts-zoo train` checks that it exists; None: the
+    family's default recipe). It is not a network argument."""
 
     layers: int
     channels: int
@@ -352,7 +353,7 @@ class _Parser:
         drop = self.expect(values["drop_path"], (int, float), f"{path}.drop_path", "a number")
         if not 0 <= drop < 1 or math.isnan(drop):
             raise self.fail(f"{path}.drop_path", f"{drop} is not a probability", "use a value in [0, 1)")
-        # A training recipe's name; which names exist is the benchmarks' business (checked when training).
+        # A training recipe's name; `darts-zoo train` checks that it exists, the core does not know them.
         recipe = self.safe_name(raw["recipe"], f"{path}.recipe") if "recipe" in raw else base.recipe
         return Preset(layers=layers, channels=channels, auxiliary=values["auxiliary"],
                       drop_path=float(drop), stem_multiplier=stem, recipe=recipe)
@@ -415,7 +416,7 @@ def load_genotype(path: str | Path) -> Genotype:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = getattr(e, "problem", None) or first_line(e)
         raise GenotypeError(where, at, f"malformed YAML: {problem}",
                             "fix the YAML syntax at that position") from None
     return genotype_from_dict(data, where)

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional
 from .counting import INPUT_SIZES, count_macs, count_params
 from .errors import HubError
 from .genotype import genotype_to_dict
+from .runtime import first_line
 from .network import DartsNetwork
 
 
@@ -102,7 +103,6 @@ def push_to_hub(model: DartsNetwork, repo_id: str, metrics: Optional[Mapping[str
             api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
                               commit_message="Upload darts-zoo model")
         except Exception as e:  # network, auth, quota: all end as one line for the user
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise HubError(f"could not upload to the Hub repo {repo_id!r} ({type(e).__name__}: {first}); "
+            raise HubError(f"could not upload to the Hub repo {repo_id!r} ({type(e).__name__}: {first_line(e)}); "
                            "check the network and `huggingface-cli login`") from None
     return str(url)

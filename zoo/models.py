@@ -21,6 +21,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from .errors import GenotypeError, HubError, ZooError, closest
 from .genotype import Genotype, genotype_from_dict, load_genotype
 from .network import CIFAR_MEAN, CIFAR_STD, DartsNetwork
+from .runtime import first_line
 
 # The zoo, in the order the README's table lists it: the thesis and papers' cells, then baselines.
 ZOO_NAMES = (
@@ -104,9 +105,8 @@ def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kw
     except (OSError, ConnectionError, RuntimeError) as e:
         if not pretrained:
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise HubError(
-            f"{variant}: pretrained weights could not be loaded ({type(e).__name__}: {first}); "
+            f"{variant}: pretrained weights could not be loaded ({type(e).__name__}: {first_line(e)}); "
             f"check the network and that hf.co/{HUB_ORG}/{variant} exists, or pass "
             "pretrained_cfg_overlay=dict(file='model.safetensors') for local weights") from None
 

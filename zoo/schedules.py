@@ -5,8 +5,8 @@ Cosine Power Annealing (sharpDARTS, Hundt, Jain, Hager, arXiv:1903.09900, eq. 2)
     lr(t) = lr_min + (lr_max - lr_min) * (p ** (0.5 * (1 + cos(pi t / T)) + 1) - p) / (p ** 2 - p)
 
 p = 1 is plain cosine annealing (the paper's eq. 1; eq. 2 is 0/0 there), p <= 0 is an error. The
-paper trains with p = 2 on CIFAR-10 and p = 10 on ImageNet. The training recipes
-(zoo.benchmarks.recipes) and anything else that needs the schedule use this one implementation.
+paper trains with p = 2 on CIFAR-10 and p = 10 on ImageNet. The training recipes and anything
+else that needs the schedule use this one implementation.
 """
 
 from __future__ import annotations
