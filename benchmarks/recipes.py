@@ -5,7 +5,7 @@
     scheduler = make_scheduler(optimizer, recipe, epochs)
 
 A recipe is the hyper-parameters only; benchmarks/train.py runs it. Sources are
-shared/reference/published.md §5 and the seeds it cites.
+the papers each recipe's `source` names (title or arXiv id, section or table).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class TrainingRecipe:
         return dataclasses.asdict(self)
 
 
-_DARTS_SRC = ("DARTS (Liu et al., ICLR 2019) final training, published.md §5: 600 epochs, batch 96, "
+_DARTS_SRC = ("DARTS (Liu et al., ICLR 2019, arXiv:1806.09055, App. A.2) final training: 600 epochs, batch 96, "
               "SGD lr 0.025 cosine, momentum 0.9, wd 3e-4, cutout 16, aux 0.4, drop path 0.2, clip 5")
 _darts = TrainingRecipe("darts", _DARTS_SRC, epochs=600, batch_size=96, lr=0.025, drop_path=0.2)
 
@@ -59,29 +59,29 @@ RECIPES: dict[str, TrainingRecipe] = {r.name: r for r in [
     _darts,
     dataclasses.replace(
         _darts, name="pdarts", drop_path=0.3,
-        source="P-DARTS (Chen et al., ICCV 2019), published.md §5: the DARTS protocol with drop path 0.3"),
+        source="P-DARTS (Chen et al., ICCV 2019, arXiv:1904.12760): the DARTS protocol with drop path 0.3"),
     dataclasses.replace(
         _darts, name="pdarts_3b", epochs=1000, drop_path=0.3,
-        source="PDARTS-3b (seed 000 §4.1.1): batch 96, 1000 epochs 'to ensure convergence', lr 0.025, "
+        source="PDARTS-3b (Paganucci, ETH Zurich semester thesis 2020, sec. 4.1.1): batch 96, 1000 epochs 'to ensure convergence', lr 0.025, "
                "otherwise the P-DARTS protocol (drop path 0.3)"),
     dataclasses.replace(
         _darts, name="sharpdarts", epochs=2000, autoaugment=True, schedule="cosine_power", power=2.0,
         lr_min=1e-8, drop_path=0.2,
-        source="sharpDARTS (Hundt et al. 2019, seed 003 Table 2 and eq. 2): AutoAugment, cutout, cosine power "
+        source="sharpDARTS (Hundt et al. 2019, arXiv:1903.09900, Table 2 and eq. 2): AutoAugment, cutout, cosine power "
                "annealing p = 2, lr 0.025 -> 1e-8, 2000 epochs; batch and the rest from DARTS (the code "
                "derives from it)"),
     TrainingRecipe("imagenet", epochs=250, batch_size=128, lr=0.1, schedule="step", gamma=0.97, weight_decay=3e-5,
                    cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
-                   source="DARTS mobile setting (published.md §5): 14 layers C 48, 250 epochs, batch 128, SGD lr 0.1 "
+                   source="DARTS mobile setting (arXiv:1806.09055, App. A.2): 14 layers C 48, 250 epochs, batch 128, SGD lr 0.1 "
                           "decayed 0.97 per epoch, wd 3e-5, label smoothing 0.1, aux 0.4, clip 5"),
     TrainingRecipe("imagenet_pdarts", epochs=250, batch_size=1024, lr=0.5, schedule="linear", warmup_epochs=5,
                    weight_decay=3e-5, cutout=0, label_smoothing=0.1, drop_path=0.0, data="imagenet",
-                   source="P-DARTS / PC-DARTS mobile setting (published.md §5): 250 epochs, batch 1024, lr 0.5 "
+                   source="P-DARTS / PC-DARTS mobile setting (arXiv:1904.12760, arXiv:1907.05737): 250 epochs, batch 1024, lr 0.5 "
                           "decayed linearly, 5 warm-up epochs, wd 3e-5, label smoothing 0.1, aux 0.4"),
     TrainingRecipe("imagenet_sharpdarts", epochs=250, batch_size=128, lr=0.1, schedule="cosine_power", power=10.0,
                    lr_min=1e-8, weight_decay=3e-5, cutout=112, autoaugment=True, label_smoothing=0.1, drop_path=0.0,
                    data="imagenet",
-                   source="sharpDARTS ImageNet (seed 003 §3.3, Fig. 5): AutoAugment, cutout 112, cosine power "
+                   source="sharpDARTS ImageNet (arXiv:1903.09900, sec. 3.3, Fig. 5): AutoAugment, cutout 112, cosine power "
                           "annealing p = 10; lr, batch, epochs and smoothing from the DARTS mobile setting (not "
                           "stated there)"),
     # Reduced preset: 8x8 digits upsampled to 32x32 are easy, so a 5-cell, 8-channel network trained

@@ -9,6 +9,9 @@ cell, drop path ramped linearly with the epoch, gradient clipping. The run direc
 model.safetensors (with the build arguments in its header), metrics.json, log.jsonl (one record
 per epoch), curves.png and checkpoints/ (rewritten every epoch; `resume=True` continues exactly).
 Under torchrun (WORLD_SIZE > 1) it trains data-parallel and only rank 0 writes.
+
+Longer than most modules: one Trainer whose methods read top to bottom as the training loop;
+recipes, data, checkpoints and evaluation live in their own modules.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from timm.utils import ModelEmaV3
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 import zoo
@@ -172,7 +178,6 @@ class Trainer:
         sums = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, images, batches
         bar = None
         if self.progress and d.is_main:
-            from tqdm.auto import tqdm
 
             bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, file=sys.stderr,
                        dynamic_ncols=True)
@@ -294,7 +299,6 @@ class Trainer:
         criterion = nn.CrossEntropyLoss(label_smoothing=r.label_smoothing)
         ema = None
         if r.ema_decay > 0:
-            from timm.utils import ModelEmaV3
 
             ema = ModelEmaV3(net, decay=r.ema_decay)
         history: list[dict[str, Any]] = []
@@ -303,7 +307,6 @@ class Trainer:
             history, start_epoch, wall_before = self._restore(resumed, ckpt, net, ema, optimizer, scheduler, d)
         forward: nn.Module = TrainForward(net)
         if d.enabled:
-            from torch.nn.parallel import DistributedDataParallel
 
             forward = DistributedDataParallel(forward, device_ids=[d.local_rank] if self.device.type == "cuda" else None)
         eval_net: nn.Module = net

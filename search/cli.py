@@ -12,6 +12,7 @@ import argparse
 
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .recipes import RECIPES
+from .run import run_search
 
 # Flags that override one recipe field each: (flag, field, type, help).
 _OVERRIDES = (
@@ -79,7 +80,6 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .run import run_search
 
     path = run_search(
         args.recipe, data=args.data, data_dir=args.data_dir, epochs=args.epochs, out=args.out,

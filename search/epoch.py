@@ -16,7 +16,7 @@ from ..runtime import DistContext
 from . import distributed as ddp
 from .discretize import derive_cells
 from .history import finite_or_none
-from .outputs import format_cells
+from .outputs import arch_snapshot, format_cells
 
 
 class SearchDiverged(ZooError):
@@ -107,7 +107,7 @@ class EpochMeter:
             "weights": {ct: [list(edge.values()) for edge in edges] for ct, edges in weights.items()},
             "candidates": {ct: [list(edge) for edge in edges] for ct, edges in weights.items()},
         }
-        betas = {name: b.detach().float().cpu().tolist() for name, b in getattr(supernet, "betas", {}).items()}
+        betas = arch_snapshot(supernet)["betas"]
         if betas:
             record["betas"] = betas
         return record

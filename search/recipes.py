@@ -9,6 +9,8 @@ MiLeNAS steps the alphas before the weights and does not clip the weights); docs
 lists, per method, where the package follows the paper, the authors' code, or neither.
 Command-line flags override single fields (`apply_overrides`), and `--data digits` applies the
 recipe's small CPU preset so that a search runs end to end on a laptop in minutes.
+
+Most of its length is the recipes themselves: data, each with the source it follows.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ registries in search/components.py by the names the recipe gives; this module on
 Reproducibility: the supernet of each stage is initialized from (seed, stage); the data order of
 each epoch from (seed, stage, epoch); every RNG is checkpointed. A run resumed from any epoch's
 checkpoint therefore reaches the same genotype, byte for byte, as an uninterrupted run on CPU.
+
+Longer than most modules: one class whose methods are the run's steps in the order they happen
+(set-up, resume point, stage, epoch, checkpoint, finish).
 """
 
 from __future__ import annotations

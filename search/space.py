@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from zoo.errors import GenotypeError, ZooError, closest
 from zoo.genotype import DEFAULT_STAGES, NUM_CELL_INPUTS
-from zoo.ops import get_op_set, op_set_names
+from zoo.ops import DARTS_CANDIDATES, get_op_set, op_set_names
 
 WHERE = "search space"
 
@@ -195,8 +195,6 @@ class SearchSpace:
 
 
 # --------------------------------------------------------------------------- ablations
-_DARTS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-          "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
 
 def _swap(ops: Sequence[str], old: str, new: str) -> tuple[str, ...]:
@@ -205,16 +203,16 @@ def _swap(ops: Sequence[str], old: str, new: str) -> tuple[str, ...]:
 
 # The PDARTS thesis' search-space analysis (Paganucci 2020, secs. 3.4 and 4.2), as (op_set, candidates).
 ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "darts": ("darts", _DARTS),
+    "darts": ("darts", DARTS_CANDIDATES),
     # §4.2: DARTS-noDil / PDARTS-noDil.
-    "no_dil": ("darts", tuple(o for o in _DARTS if not o.startswith("dil_conv"))),
-    "no_pool": ("darts", tuple(o for o in _DARTS if "pool" not in o)),
+    "no_dil": ("darts", tuple(o for o in DARTS_CANDIDATES if not o.startswith("dil_conv"))),
+    "no_pool": ("darts", tuple(o for o in DARTS_CANDIDATES if "pool" not in o)),
     # §3.4.1: depth-balanced dilated convs, PDARTS-DD and PDARTS-DC.
-    "dil_dd": ("thesis", _swap(_swap(_DARTS, "dil_conv_3x3", "dil_conv_3x3_DD"), "dil_conv_5x5", "dil_conv_5x5_DD")),
-    "dil_dc": ("thesis", _swap(_swap(_DARTS, "dil_conv_3x3", "dil_conv_3x3_DC"), "dil_conv_5x5", "dil_conv_5x5_DC")),
+    "dil_dd": ("thesis", _swap(_swap(DARTS_CANDIDATES, "dil_conv_3x3", "dil_conv_3x3_DD"), "dil_conv_5x5", "dil_conv_5x5_DD")),
+    "dil_dc": ("thesis", _swap(_swap(DARTS_CANDIDATES, "dil_conv_3x3", "dil_conv_3x3_DC"), "dil_conv_5x5", "dil_conv_5x5_DC")),
     # §3.4.2: the deep separable conv appended (3x3 and 5x5), or replacing sep_conv_5x5.
-    "deep_sep": ("thesis", _DARTS + ("deep_sep_conv_3x3", "deep_sep_conv_5x5")),
-    "deep_sep_for_sep5": ("thesis", _swap(_DARTS, "sep_conv_5x5", "deep_sep_conv_3x3")),
+    "deep_sep": ("thesis", DARTS_CANDIDATES + ("deep_sep_conv_3x3", "deep_sep_conv_5x5")),
+    "deep_sep_for_sep5": ("thesis", _swap(DARTS_CANDIDATES, "sep_conv_5x5", "deep_sep_conv_3x3")),
 }
 
 

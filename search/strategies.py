@@ -27,6 +27,9 @@ weight optimizer's current learning rate, as DARTS sets it.
 
 Stretchable spaces: the passive-aggressive regularizer lambda_r * r(beta) (stretchable-cells paper eq. 15,
 lambda_r = 10) is added to the objective the architecture step differentiates.
+
+Longer than most modules: each strategy is a short class, and they share one file so that their
+step orders and clips can be compared side by side (docs/search-fidelity.md).
 """
 
 from __future__ import annotations

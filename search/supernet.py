@@ -21,6 +21,7 @@ from zoo.genotype import NUM_CELL_INPUTS, Genotype
 from zoo.network import add_stem, run_stem
 from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
+from .discretize import derive_genotype
 from .space import SearchSpace
 from .stretchable import OutputEdgeTopology
 
@@ -300,6 +301,5 @@ class Supernet(nn.Module):
     def genotype(self, rule: str = "standard", max_skips: Optional[int] = None, name: str = "searched",
                  **kwargs: Any) -> Genotype:
         """The discrete cell(s): see `discretize.derive_genotype` for the rules."""
-        from .discretize import derive_genotype
 
         return derive_genotype(self, rule=rule, max_skips=max_skips, name=name, **kwargs)

@@ -13,6 +13,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 from .errors import ZooError
+from . import __version__
 
 # Rooms that add subcommands: each module has `register(subparsers)`.
 SUBCOMMAND_MODULES = ("zoo.commands", "zoo.search.cli", "zoo.benchmarks.cli")
@@ -26,7 +27,6 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
 
     parser = _OneLineParser(
         prog="darts-zoo",

@@ -1,6 +1,6 @@
 """Parameter and MAC counts, measured the way the reference table was.
 
-The reference numbers (published.md §4) count parameters without the auxiliary head and MACs with
+The reference counts (measured on the authors' public implementations) count parameters without the auxiliary head and MACs with
 thop 0.1.1 on one input in eval mode (so the auxiliary head and drop path are inactive).
 """
 

@@ -6,6 +6,9 @@ the cell comes from. `load_genotype` validates a file completely before anything
 mistake is reported once, with the field that holds it, instead of as a shape error deep inside
 torch. The format is documented in `docs/genotype-schema.md` and, for editors, in
 `zoo/genotype.schema.json`.
+
+Longer than the package's other modules on purpose: the types and the one validator that guards
+them stay together, so a field cannot be added without its check.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from .errors import GenotypeError, closest
+from .ops import get_op_set
+from .atomic import atomic_write_bytes
 from .paths import is_safe_name
 from .runtime import first_line
 
@@ -362,7 +367,6 @@ class _Parser:
 def validate_ops(g: Genotype, where: str | None = None) -> None:
     """Every op name must exist in the genotype's op set (checked after parsing so that
     op sets registered by plugins are seen)."""
-    from .ops import get_op_set
 
     where = where or g.name
     try:
@@ -492,7 +496,6 @@ def dump_genotype(g: Genotype) -> str:
 
 def save_genotype(g: Genotype, path: str | Path) -> Path:
     """Write atomically: a reader never sees half a file, an interrupted write leaves none."""
-    from .atomic import atomic_write_bytes
 
     return atomic_write_bytes(path, dump_genotype(g).encode("utf-8"))
 

@@ -13,16 +13,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from huggingface_hub import HfApi
+from timm.models import save_for_hf
+
 from .counting import INPUT_SIZES, count_macs, count_params
 from .errors import HubError
 from .genotype import genotype_to_dict
+from .models import ZOO_NAMES, zoo_genotype
 from .runtime import first_line
 from .network import DartsNetwork
 
 
 def _architecture(model: DartsNetwork) -> tuple[str, dict[str, Any]]:
     """timm architecture name and the keyword arguments that rebuild this exact network."""
-    from .models import ZOO_NAMES, zoo_genotype
 
     args: dict[str, Any] = dict(layers=model.layers, channels=model.channels,
                                 num_classes=model.num_classes,
@@ -69,7 +72,6 @@ def model_card(model: DartsNetwork, architecture: str, metrics: Optional[Mapping
 def save_pretrained(model: DartsNetwork, directory: str | Path,
                     metrics: Optional[Mapping[str, Any]] = None) -> Path:
     """Write model.safetensors, config.json and README.md to `directory` (all or nothing)."""
-    from timm.models import save_for_hf
 
     directory = Path(directory)
     architecture, args = _architecture(model)
@@ -93,7 +95,6 @@ def save_pretrained(model: DartsNetwork, directory: str | Path,
 def push_to_hub(model: DartsNetwork, repo_id: str, metrics: Optional[Mapping[str, Any]] = None,
                 private: bool = False, token: Optional[str] = None) -> str:
     """Upload weights, config and model card to a Hub model repo; returns the repo URL."""
-    from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,6 +16,7 @@ from typing import Any, Optional, Union
 import torch
 import torch.nn as nn
 from timm.layers import create_classifier, drop_path
+from timm.models._features import feature_take_indices
 
 from .errors import ZooError
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype, validate_ops
@@ -281,7 +282,6 @@ class DartsNetwork(nn.Module):
         intermediates_only: bool = False,
     ):
         """timm's feature API: the stem output and the last cell of each block (see feature_info)."""
-        from timm.models._features import feature_take_indices
 
         if output_fmt != "NCHW":
             raise ValueError("DARTS networks output NCHW features only")
@@ -294,7 +294,6 @@ class DartsNetwork(nn.Module):
 
     def prune_intermediate_layers(self, indices: Union[int, list[int]] = 1, prune_norm: bool = False,
                                   prune_head: bool = True) -> list[int]:
-        from timm.models._features import feature_take_indices
 
         take_indices, max_index = feature_take_indices(len(self.feature_info), indices)
         if max_index > 0:
