@@ -13,14 +13,27 @@ import torch
 from zoo.atomic import atomic_write_json
 from zoo.data import ALIASES, DATASETS
 from zoo.runtime import DEVICE_HELP
+from zoo.settings import (BATCH_SIZE, CHANNELS, LAYERS, MAX_CHANNELS, MAX_LAYERS, NETWORK, THREADS, WORKERS, Domain,
+                          Setting)
 
 from .evaluate import evaluate
 from .report import build_report, markdown_table, scatter_plot, select_models, write_json
 from .search_speed import format_speed, search_speed
 from .search_vs_random import format_comparison, search_vs_random
-from .train import train
+from .train import TRAIN_SETTINGS, train
 
 TRAIN_DATA = ("cifar10", "cifar100", "imagenet", "digits")
+SEARCH_BENCH_SETTINGS = Domain("search-bench", (
+    Setting("steps", int, "timed steps (default 2 on CPU, 20 on CUDA)", low=1, high=10_000, optional=True),
+    Setting("batch_size", int, "default 64 (DARTS)", low=2, high=65536, optional=True),
+    Setting("layers", int, "supernet cells, default 8 (DARTS)", low=3, high=MAX_LAYERS, optional=True),
+    Setting("channels", int, "default 16 (DARTS)", low=2, high=MAX_CHANNELS, even=True, optional=True),
+    Setting("image_size", int, "default 32", low=8, high=1024, optional=True),
+    Setting("random", int, "random genotypes", low=1, high=100),
+    Setting("seeds", int, "training seeds per genotype", low=1, high=100),
+    Setting("epochs", int, "training epochs", low=1, high=1000),
+    Setting("train_images", int, "digits training images", low=20, high=1437),
+))
 EVAL_DATA = DATASETS + tuple(ALIASES)
 
 
@@ -38,12 +51,12 @@ def _common(p: argparse.ArgumentParser, data_choices: tuple[str, ...]) -> None:
     p.add_argument("--data", required=True, choices=data_choices, help="dataset")
     p.add_argument("--data-dir", metavar="DIR", help="where the dataset is (default: $DARTS_ZOO_DATA or ./data)")
     p.add_argument("--download", action="store_true", help="download the dataset if it is missing (CIFAR only)")
-    p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--workers", type=int, default=0, metavar="N", help="data loader processes (default 0)")
+    BATCH_SIZE.add_to(p, help="images per step (default: the recipe's)")
+    WORKERS.add_to(p, help="data loader processes (default 0)", default="0")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--layers", type=int, metavar="N", help="override the network's number of cells")
-    p.add_argument("--channels", type=int, metavar="C", help="override the network's initial channels")
+    THREADS.add_to(p, help="CPU threads for torch (default: torch's choice)")
+    LAYERS.add_to(p, help="override the network's number of cells")
+    CHANNELS.add_to(p, help="override the network's initial channels")
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,20 +91,14 @@ def register(subparsers) -> None:
     b.add_argument("what", choices=("speed", "random"))
     b.add_argument("--device", default="auto", help=f"{DEVICE_HELP}; speed also takes all (the CPU and CUDA if present)")
     b.add_argument("--json", default=None, help="also write the results as JSON here")
-    b.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    sp = b.add_argument_group("speed")
-    sp.add_argument("--steps", type=int, default=None, help="timed steps (default 2 on CPU, 20 on CUDA)")
-    sp.add_argument("--batch-size", type=int, default=None, help="default 64 (DARTS)")
-    sp.add_argument("--layers", type=int, default=None, help="default 8 (DARTS)")
-    sp.add_argument("--channels", type=int, default=None, help="default 16 (DARTS)")
-    sp.add_argument("--image-size", type=int, default=None, help="default 32")
+    THREADS.add_to(b)
+    SEARCH_BENCH_SETTINGS.add_to(b.add_argument_group("speed"), ("steps", "batch_size", "layers", "channels",
+                                                                 "image_size"))
     rd = b.add_argument_group("random")
     rd.add_argument("--genotype", default=None,
                     help="the searched genotype file (default: run the pdarts_3b digits search first)")
-    rd.add_argument("--random", type=int, default=3, help="random genotypes (default 3)")
-    rd.add_argument("--seeds", type=int, default=3, help="training seeds per genotype (default 3)")
-    rd.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
-    rd.add_argument("--train-images", type=int, default=500, help="digits training images (default 500)")
+    for name, default in (("random", "3"), ("seeds", "3"), ("epochs", "5"), ("train_images", "500")):
+        SEARCH_BENCH_SETTINGS[name].add_to(rd, default=default)
     b.set_defaults(handler=_search_bench)
 
     p = subparsers.add_parser(
@@ -102,18 +109,20 @@ def register(subparsers) -> None:
     _common(p, TRAIN_DATA)
     p.add_argument("--recipe", help="darts, pdarts, pdarts_3b, sharpdarts, imagenet, imagenet_pdarts, "
                                     "imagenet_sharpdarts, digits (default: the model's paper's)")
-    p.add_argument("--epochs", type=int, metavar="N", help="override the recipe's epochs")
-    p.add_argument("--lr", type=float, help="override the recipe's learning rate")
+    TRAIN_SETTINGS["epochs"].add_to(p, help="override the recipe's epochs")
+    TRAIN_SETTINGS["lr"].add_to(p, help="override the recipe's learning rate")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/MODEL-DATA-RECIPE-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ema", type=float, metavar="DECAY", help="also keep an EMA of the weights (e.g. 0.9998)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what an earlier run left in --out (refused without it) and start over")
+    TRAIN_SETTINGS["seed"].add_to(p, default="0")
+    TRAIN_SETTINGS["ema"].add_to(p)
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (CUDA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--limit-train", type=int, metavar="N", help="train on N images only (smoke runs)")
-    p.add_argument("--limit-test", type=int, metavar="N", help="test on the first N images only (smoke runs)")
+    TRAIN_SETTINGS["limit_train"].add_to(p)
+    TRAIN_SETTINGS["limit_test"].add_to(p)
     p.set_defaults(handler=_train)
 
     p = subparsers.add_parser(
@@ -128,8 +137,9 @@ def register(subparsers) -> None:
 
 
 def _threads(args: argparse.Namespace) -> None:
-    if args.threads is not None:
-        torch.set_num_threads(max(1, args.threads))
+    threads = THREADS.check(args.threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -152,17 +162,18 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _search_bench(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = THREADS.check(args.threads)
+    if threads:
+        torch.set_num_threads(threads)
+    o = SEARCH_BENCH_SETTINGS.check(SEARCH_BENCH_SETTINGS.from_args(args), "search-bench")
     if args.what == "speed":
-        setting = {k: getattr(args, k) for k in ("layers", "channels", "image_size") if getattr(args, k)}
-        result = search_speed(device=args.device, steps=args.steps, batch_size=args.batch_size,
-                              threads=args.threads, **setting)
+        setting = {k: o[k] for k in ("layers", "channels", "image_size") if k in o}
+        result = search_speed(device=args.device, steps=o.get("steps"), batch_size=o.get("batch_size"),
+                              threads=threads, **setting)
         print(format_speed(result))
     else:
-        result = search_vs_random(genotype=args.genotype, device=args.device, n_random=args.random,
-                                  seeds=tuple(range(args.seeds)), epochs=args.epochs,
-                                  train_images=args.train_images)
+        result = search_vs_random(genotype=args.genotype, device=args.device, n_random=o["random"],
+                                  seeds=tuple(range(o["seeds"])), epochs=o["epochs"], train_images=o["train_images"])
         print(format_comparison(result))
     if args.json:
         atomic_write_json(Path(args.json), json.loads(json.dumps(result, default=str)))
@@ -172,8 +183,8 @@ def _search_bench(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     _threads(args)
     m = train(args.model, args.data, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
-              batch_size=args.batch_size, lr=args.lr, out=args.out, resume=args.resume, seed=args.seed,
-              download=args.download, device=args.device, workers=args.workers, amp=args.amp,
+              batch_size=args.batch_size, lr=args.lr, out=args.out, resume=args.resume, overwrite=args.overwrite,
+              seed=args.seed, download=args.download, device=args.device, workers=args.workers, amp=args.amp,
               channels_last=args.channels_last, compile=args.compile, ema=args.ema, layers=args.layers,
               channels=args.channels, limit_train=args.limit_train, limit_test=args.limit_test,
               progress=not args.quiet)
@@ -193,9 +204,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     _threads(args)
-    overrides = {k: v for k, v in dict(layers=args.layers, channels=args.channels).items() if v is not None}
+    overrides = NETWORK.check({k: v for k, v in dict(layers=args.layers, channels=args.channels).items()
+                               if v is not None}, "eval")
     r = evaluate(args.model, args.data, data_dir=args.data_dir, checkpoint=args.checkpoint,
-                 pretrained=args.pretrained, batch_size=args.batch_size or 256, workers=args.workers,
+                 pretrained=args.pretrained, batch_size=BATCH_SIZE.check(args.batch_size or 256),
+                 workers=WORKERS.check(args.workers),
                  device=args.device, download=args.download, **overrides)
     print(_table([
         ("model", r["model"]), ("data", r["data"]),

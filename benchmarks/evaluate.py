@@ -23,7 +23,7 @@ from zoo.data import build_transform, dataset_info, load_dataset
 from zoo.errors import CheckpointError, DataError, ZooError
 
 from zoo.checkpoint import load_into, read_weights
-from zoo.runtime import resolve_device
+from zoo.runtime import non_finite_tensor, resolve_device
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -100,6 +100,11 @@ def build_model(model: str, data: str, checkpoint: Optional[Union[str, Path]] = 
     net = zoo.create_model(model, family=family, pretrained=pretrained, **kwargs)
     if tensors is not None:
         load_into(net, tensors, Path(checkpoint))
+    bad = non_finite_tensor(net.state_dict()) if tensors is not None or pretrained else None
+    if bad:  # a diverged run's weights: refuse rather than print a NaN loss beside an accuracy
+        raise CheckpointError(f"{checkpoint or f'{model} (pretrained)'}: the weights hold NaN or inf values (first "
+                              f"in {bad}), so the run that wrote them diverged; evaluate an earlier checkpoint or "
+                              "retrain with a lower learning rate")
     return net
 
 

@@ -8,6 +8,9 @@ DARTS' evaluation protocol: SGD with a per-epoch schedule, auxiliary loss from t
 cell, drop path ramped linearly with the epoch, gradient clipping. The run directory holds
 model.safetensors (with the build arguments in its header), metrics.json, log.jsonl (one record
 per epoch), curves.png and checkpoints/ (rewritten every epoch; `resume=True` continues exactly).
+One process writes a run directory at a time (`<dir>.lock`), an earlier run's results are replaced
+only with `overwrite=True`, and a NaN/inf loss or weight stops the run: metrics.json's `status` says
+`failed` and why, and the last good checkpoint stays.
 Under torchrun (WORLD_SIZE > 1) it trains data-parallel and only rank 0 writes.
 
 Longer than most modules: one Trainer whose methods read top to bottom as the training loop;
@@ -16,9 +19,9 @@ recipes, data, checkpoints and evaluation live in their own modules.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import math
 import os
 import random
 import sys
@@ -36,11 +39,17 @@ from tqdm.auto import tqdm
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 import zoo
-from zoo.errors import CheckpointError, ZooError
+from zoo.errors import CheckpointError, OutputError, ZooError
+from zoo.locks import output_lock
+from zoo.models import resolve_genotype
+from zoo.network import check_network_arguments
 from zoo.checkpoint import Checkpoint, CheckpointStore, load_into, save_weights, settings_mismatch
-from zoo.runtime import DistContext, distributed_context, resolve_device, rng_state, seed_everything, set_rng_state
+from zoo.runtime import (DistContext, distributed_context, non_finite, non_finite_tensor, resolve_device, rng_state,
+                         seed_everything, set_rng_state)
+from zoo.settings import BATCH_SIZE, CHANNELS, EPOCHS, LAYERS, SEED, WORKERS, Domain, Setting
 
-from zoo.atomic import atomic_save_figure, atomic_write_bytes, atomic_write_json
+from zoo.atomic import (atomic_save_figure, atomic_write_bytes, atomic_write_json, finite_json, make_dirs,
+                        output_errors)
 
 from ..counting import count_macs, count_params
 from ..data import build_transform, dataset_info, load_dataset
@@ -48,6 +57,19 @@ from .evaluate import batches, run_eval, topk_correct
 from .recipes import TrainingRecipe, default_recipe, get_recipe, make_scheduler
 
 RUN_FILES = ("model.safetensors", "metrics.json", "log.jsonl", "curves.png")
+
+
+class TrainingDiverged(ZooError):
+    """A loss or the weights became NaN or infinite: the run stops, metrics.json says failed, the
+    last good checkpoint stays."""
+
+
+class _Diverged(Exception):
+    """Raised inside the loop (where, what); the run turns it into TrainingDiverged."""
+
+    def __init__(self, where: str, what: str):
+        super().__init__(where, what)
+        self.where, self.what = where, what
 
 
 class TrainForward(nn.Module):
@@ -89,6 +111,19 @@ def default_run_dir(model: str, data: str, recipe: str, seed: int) -> Path:
     return Path("runs") / f"{stem}-{data}-{recipe}-s{seed}"
 
 
+# A training run's arguments (the network's keywords are zoo.settings.NETWORK's); checked before any work.
+TRAIN_SETTINGS = Domain("training", (
+    EPOCHS, BATCH_SIZE, SEED, WORKERS, LAYERS, CHANNELS,
+    Setting("lr", float, "learning rate", low=0, high=10, low_open=True, metavar="LR"),
+    Setting("ema", float, "also keep an EMA of the weights with this decay (e.g. 0.9998; 0: none)", low=0, high=1,
+            high_open=True, optional=True, metavar="DECAY"),
+    Setting("limit_train", int, "train on N images only (smoke runs)", low=1, high=10 ** 9, optional=True,
+            metavar="N"),
+    Setting("limit_test", int, "test on the first N images only (smoke runs)", low=1, high=10 ** 9, optional=True,
+            metavar="N"),
+))
+
+
 class Trainer:
     """One training run; `fit()` returns metrics.json's content. Arguments left None take the
     recipe's value (the model's paper's recipe unless `recipe` names another)."""
@@ -100,15 +135,19 @@ class Trainer:
                  amp: bool = False, channels_last: bool = False, compile: bool = False,
                  ema: Optional[float] = None, layers: Optional[int] = None, channels: Optional[int] = None,
                  limit_train: Optional[int] = None, limit_test: Optional[int] = None,
-                 progress: bool = True, log: Callable[[str], None] = print):
+                 overwrite: bool = False, progress: bool = True, log: Callable[[str], None] = print):
+        checked = TRAIN_SETTINGS.check({k: v for k, v in dict(
+            epochs=epochs, batch_size=batch_size, lr=lr, ema=ema, seed=seed, workers=workers, layers=layers,
+            channels=channels, limit_train=limit_train, limit_test=limit_test).items() if v is not None}, "train")
+        epochs, batch_size, lr, ema = (checked.get(k) for k in ("epochs", "batch_size", "lr", "ema"))
+        seed, workers, layers, channels = (checked.get(k) for k in ("seed", "workers", "layers", "channels"))
+        limit_train, limit_test = checked.get("limit_train"), checked.get("limit_test")
         self.info = dataset_info(data)
         self.data, self.data_dir, self.download = data, data_dir, download
         self.model_name = str(model)
         base = get_recipe(recipe) if recipe else default_recipe(self.model_name, data)
         changes = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, lr=lr, ema_decay=ema).items()
                    if v is not None}
-        if changes.get("epochs", 1) < 1 or changes.get("batch_size", 1) < 1:
-            raise ZooError("--epochs and --batch-size must be at least 1")
         self.recipe: TrainingRecipe = dataclasses.replace(base, **changes)
         model_args = {**self.recipe.model, **{k: v for k, v in dict(layers=layers, channels=channels).items()
                                               if v is not None}}
@@ -117,6 +156,7 @@ class Trainer:
             **model_args)
         if self.recipe.drop_path is not None:
             self.model_args["drop_path_rate"] = self.recipe.drop_path
+        check_network_arguments(resolve_genotype(self.model_name), **self.model_args)  # before any file is touched
         self.seed, self.resume = seed, resume
         self.limit_train, self.limit_test = limit_train, limit_test
         self.device = resolve_device(device)
@@ -127,6 +167,7 @@ class Trainer:
                 log(f"note: {flag} applies on CUDA only; ignored on {self.device.type}")
         self.amp, self.channels_last, self.compile = amp and cuda, channels_last and cuda, compile and cuda
         self.run_dir = Path(out) if out else default_run_dir(self.model_name, data, self.recipe.name, seed)
+        self.overwrite = overwrite  # replace what an earlier run left in run_dir (refused otherwise)
         self.model: Optional[nn.Module] = None
 
     # ------------------------------------------------------------------ pieces
@@ -182,7 +223,7 @@ class Trainer:
             bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{r.epochs}", leave=False, file=sys.stderr,
                        dynamic_ncols=True)
         params = [p for p in net.parameters() if p.requires_grad]
-        for x, y in batches(loader):
+        for step, (x, y) in enumerate(batches(loader), 1):
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
             if self.channels_last:
@@ -192,6 +233,12 @@ class Trainer:
                 loss = criterion(logits.float(), y)
                 if aux is not None:
                     loss = loss + r.auxiliary_weight * criterion(aux.float(), y)
+            value = float(loss.detach())
+            bad = non_finite({"train loss": value}, d, self.device)  # every rank stops at the same step
+            if bad:
+                if bar is not None:
+                    bar.close()  # so that the error is a line of its own
+                raise _Diverged(f"epoch {epoch + 1} step {step}", bad)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if r.grad_clip > 0:
@@ -199,10 +246,6 @@ class Trainer:
             optimizer.step()
             if ema is not None:
                 ema.update(net)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise ZooError(f"training diverged at epoch {epoch + 1} (loss {value}); lower the learning "
-                               "rate (--lr) or check the data")
             sums += torch.tensor([value * len(y), topk_correct(logits.detach(), y, (1,))[0], len(y), 1],
                                  dtype=torch.float64)
             if bar is not None:
@@ -241,11 +284,14 @@ class Trainer:
         atomic_save_figure(fig, self.run_dir / "curves.png", dpi=90)
         plt.close(fig)
 
-    def _metrics(self, history, params, macs, wall, complete) -> dict[str, Any]:
+    def _metrics(self, history, params, macs, wall, complete, failure: Optional[str] = None) -> dict[str, Any]:
+        """metrics.json: `status` is running, complete or failed (then `failure` says why)."""
         last = history[-1] if history else {}
         best = max(history, key=lambda h: h["test_top1"]) if history else {}
-        return {
-            "model": self.model_name, "data": self.info.name, "complete": complete,
+        status = "failed" if failure else "complete" if complete else "running"
+        return finite_json({
+            "model": self.model_name, "data": self.info.name, "complete": complete and not failure,
+            "status": status, **({"failure": failure} if failure else {}),
             "epochs": self.recipe.epochs, "epochs_done": len(history),
             "top1": last.get("test_top1"), "top5": last.get("test_top5"),
             "best_top1": best.get("test_top1"), "best_top5": best.get("test_top5"), "best_epoch": best.get("epoch"),
@@ -254,7 +300,7 @@ class Trainer:
             "wall_s": round(wall, 1), "seed": self.seed, "model_args": self.model_args,
             "test_images": last.get("test_n"), "weights": "ema" if self.recipe.ema_decay > 0 else "model",
             "recipe": self.recipe.to_dict(), "limit_train": self.limit_train, "limit_test": self.limit_test,
-        }
+        })
 
     # ------------------------------------------------------------------ main
     def fit(self) -> dict[str, Any]:
@@ -263,7 +309,9 @@ class Trainer:
         if self.device.type == "cuda" and d.enabled:
             self.device = torch.device("cuda", d.local_rank)
         try:
-            return self._fit(d)
+            # One writer per run folder (the lock is `<run_dir>.lock`); other ranks do not write.
+            with output_lock(self.run_dir) if d.is_main else contextlib.nullcontext():
+                return self._fit(d)
         finally:
             if owns_group:
                 dist.destroy_process_group()
@@ -272,10 +320,8 @@ class Trainer:
         r = self.recipe
         ckpt = CheckpointStore(self.run_dir / "checkpoints", kind="training")
         resumed = None
-        if ckpt.exists():
-            if not self.resume:
-                raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to continue it or "
-                                      "--out NEW_DIR")
+        replace = self._replaces_earlier_run(ckpt)
+        if ckpt.exists() and not replace:
             resumed = ckpt.load()  # checked before any work: a mismatch fails at once
             if not {"epoch", "history", "config"} <= set(resumed.state):
                 raise CheckpointError(f"{ckpt.folder}: not a darts-zoo training state; {ckpt.fix}")
@@ -316,7 +362,12 @@ class Trainer:
         n_test = self._test_size(test_loader, d)  # a collective: every rank calls it
         if d.is_main:
             self._warn_if_cpu_busy()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if replace:  # --overwrite: what an earlier run left goes now, before this run writes
+                with output_errors(self.run_dir):
+                    ckpt.clear()
+                    for name in RUN_FILES:
+                        (self.run_dir / name).unlink(missing_ok=True)
+            make_dirs(self.run_dir)
             self.log(f"training {self.model_name} on {self.info.name} with recipe {r.name}: {r.epochs} epochs, "
                      f"batch {r.batch_size}, {params / 1e6:.3f}M params, {macs / 1e6:.1f}M MACs, "
                      f"{len(train_loader.dataset)} train / {n_test} test images, "
@@ -328,11 +379,16 @@ class Trainer:
             net.set_drop_path(max_rate * epoch / r.epochs)  # DARTS: drop_path_prob * epoch / epochs
             lr = optimizer.param_groups[0]["lr"]
             t0 = time.perf_counter()
-            stats = self._train_epoch(forward, optimizer, criterion, train_loader, ema, d, epoch)
-            train_s = time.perf_counter() - t0
-            scheduler.step()
-            test = run_eval(ema.module if ema is not None else eval_net, test_loader, self.device, self.amp,
-                            reduce=(lambda t: all_sum(t, d)) if d.enabled else None)
+            try:
+                stats = self._train_epoch(forward, optimizer, criterion, train_loader, ema, d, epoch)
+                train_s = time.perf_counter() - t0
+                scheduler.step()
+                test = run_eval(ema.module if ema is not None else eval_net, test_loader, self.device, self.amp,
+                                reduce=(lambda t: all_sum(t, d)) if d.enabled else None)
+                self._check_epoch(test, net, ema, epoch)
+            except _Diverged as e:
+                raise self._failed(e, ckpt, history, params, macs, wall_before + time.perf_counter() - start_time,
+                                   d) from None
             history.append({
                 "epoch": epoch + 1, "lr": lr, "drop_path": net.drop_path_prob, **stats,
                 "test_loss": test["loss"], "test_top1": test["top1"], "test_top5": test["top5"], "test_n": test["n"],
@@ -350,10 +406,56 @@ class Trainer:
         wall = wall_before + time.perf_counter() - start_time
         metrics = self._metrics(history, params, macs, wall, complete=True)
         if d.is_main:
+            if start_epoch == r.epochs and history:  # resumed after the last checkpoint, whose records may be missing
+                self._write_records(history)
             final = ema.module if ema is not None else net
             save_weights(self.run_dir / "model.safetensors", final.state_dict(), self._meta())
             atomic_write_json(self.run_dir / "metrics.json", metrics)
         return metrics
+
+    def _replaces_earlier_run(self, ckpt: CheckpointStore) -> bool:
+        """Whether this run replaces what an earlier one left in run_dir: only with --overwrite (and
+        not when resuming its checkpoint); without it an earlier result is never replaced."""
+        if ckpt.exists():
+            if self.resume:
+                return False
+            if self.overwrite:
+                return True
+            raise CheckpointError(f"{self.run_dir} already holds a run; pass --resume to continue it, --overwrite "
+                                  "to replace it, or --out NEW_DIR")
+        earlier = [name for name in RUN_FILES if (self.run_dir / name).exists()]
+        if not earlier or self.overwrite:
+            return bool(earlier)
+        try:
+            finished = json.loads((self.run_dir / "metrics.json").read_text()).get("complete") is True
+        except (OSError, ValueError, AttributeError):
+            finished = False
+        what = ("a finished training run (metrics.json complete)" if finished else
+                f"an earlier run's {', '.join(earlier)}")
+        raise OutputError(f"{self.run_dir} holds {what} without its checkpoints/, so nothing can be resumed; pass "
+                          "--overwrite to replace it, or --out NEW_DIR")
+
+    def _check_epoch(self, test: dict[str, Any], net: nn.Module, ema, epoch: int) -> None:
+        """After an epoch, before it is recorded or checkpointed: its test loss and the weights (and
+        their EMA) are finite, or the run stops."""
+        bad = non_finite({"test loss": test["loss"]})
+        if bad is None:
+            nets = (net,) if ema is None else (net, ema.module)
+            name = next(filter(None, (non_finite_tensor(n.state_dict()) for n in nets)), None)
+            bad = f"weight {name} is not finite" if name else None
+        if bad:
+            raise _Diverged(f"the end of epoch {epoch + 1}", bad)
+
+    def _failed(self, e: _Diverged, ckpt: CheckpointStore, history, params, macs, wall, d: DistContext
+                ) -> TrainingDiverged:
+        """Mark the run failed in metrics.json (the last good checkpoint stays); the one line to raise."""
+        kept = (f"the last good checkpoint (epoch {len(history)}) is kept in {ckpt.folder}" if ckpt.exists()
+                else "no checkpoint was written before it")
+        message = (f"training diverged at {e.where}: {e.what}; {kept}; metrics.json marks the run failed; lower "
+                   "the learning rate (--lr) and train again (--overwrite or --out NEW_DIR)")
+        if d.is_main:
+            atomic_write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, False, message))
+        return TrainingDiverged(message)
 
     def _restore(self, resumed: Checkpoint, ckpt: CheckpointStore, net, ema, optimizer, scheduler, d: DistContext):
         """Weights, optimizer, schedule and random streams from the checkpoint: (history, epoch, wall_s)."""
@@ -409,8 +511,13 @@ class Trainer:
                  "history": history, "config": json.loads(json.dumps(self.config())), "wall_s": wall}
         epoch = len(history)
         ckpt.save(f"epoch_{epoch:04d}", tensors, {**state, "epoch": epoch}, {"epoch": epoch}, self._meta())
-        atomic_write_bytes(self.run_dir / "log.jsonl", "".join(json.dumps(h) + "\n" for h in history).encode())
         atomic_write_json(self.run_dir / "metrics.json", self._metrics(history, params, macs, wall, complete=False))
+        self._write_records(history)
+
+    def _write_records(self, history) -> None:
+        """log.jsonl (NaN/inf as null, never as NaN) and curves.png from the epochs' records."""
+        atomic_write_bytes(self.run_dir / "log.jsonl",
+                           "".join(json.dumps(finite_json(h), allow_nan=False) + "\n" for h in history).encode())
         self._curves(history)
 
 

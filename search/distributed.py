@@ -81,10 +81,3 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
 def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
     for p in module.parameters():
         dist.broadcast(p.data, src)
-
-
-def any_flag(flag: bool, device: torch.device) -> bool:
-    """True on every rank when `flag` is true on some rank (used to stop all ranks on a NaN)."""
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t)
-    return bool(t.item() > 0)

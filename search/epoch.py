@@ -4,7 +4,6 @@ precision, the NaN guard, the end-of-epoch evaluation and the epoch's history re
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any, Mapping
 
 import torch
@@ -12,8 +11,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import CheckpointStore
 from ..errors import ZooError
-from ..runtime import DistContext
-from . import distributed as ddp
+from ..runtime import DistContext, non_finite
 from .discretize import derive_cells
 from .history import finite_or_none
 from .outputs import arch_snapshot, format_cells
@@ -40,16 +38,10 @@ def check_finite(values: Mapping[str, float], supernet, where: str, ctx: DistCon
                  device: torch.device, store: CheckpointStore) -> None:
     """Stop every rank with one line when a loss or an alpha is NaN/inf; the last good
     checkpoint stays as it is."""
-    bad = next(((k, v) for k, v in values.items() if not math.isfinite(float(v))), None)
-    if bad is None:
-        bad = next(((f"alpha[{ct}]", float("nan")) for ct, a in supernet.alphas.items()
-                    if not bool(torch.isfinite(a).all())), None)
-    flag = bad is not None
-    if ctx.enabled:
-        flag = ddp.any_flag(flag, device)
-    if not flag:
+    alphas = {f"alpha[{ct}]": float("nan") for ct, a in supernet.alphas.items() if not bool(torch.isfinite(a).all())}
+    what = non_finite({**values, **alphas}, ctx, device)
+    if what is None:
         return
-    what = f"{bad[0]} is {bad[1]}" if bad else "another rank saw a NaN/inf"
     if store.exists():
         kept = f"the last good checkpoint is kept in {store.folder} (rerun with --resume to retry from it)"
     else:

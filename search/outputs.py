@@ -5,6 +5,10 @@
     <out stem>.alphas.png     the alphas' evolution, one panel per cell type
     <out stem>.log            the per-epoch log lines
     <out stem>.ckpt/          the checkpoint of the last finished epoch (zoo.checkpoint)
+    <out>.lock                held by the one process writing these files (zoo.locks)
+
+A finished genotype file is replaced only when the run is told to (--overwrite, or --resume of its
+checkpoint); every file is written atomically (zoo.atomic).
 """
 
 from __future__ import annotations

@@ -16,12 +16,13 @@ Most of its length is the recipes themselves: data, each with the source it foll
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ..errors import ZooError, closest
 from ..genotype import DEFAULT_STAGES
+from ..ops import op_set_names
+from ..settings import MAX_CHANNELS, MAX_LAYERS, Domain, Setting
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .pdarts import Stage, stage_plan
 from .space import N3_STAGES
@@ -197,96 +198,63 @@ def get_recipe(name: str) -> SearchRecipe:
 
 
 # Fields a user may override, with the type each value is parsed to.
-OVERRIDABLE = tuple(f.name for f in dataclasses.fields(SearchRecipe) if f.name not in _DESCRIPTIVE)
+def _registry(registry):
+    return registry.names
 
 
-def _coerce(recipe: SearchRecipe, key: str, value: Any) -> Any:
-    """Check one override against the recipe field it replaces; one-line ZooError if it is wrong."""
-    current = getattr(recipe, key)
-
-    def bad(what: str) -> ZooError:
-        return ZooError(f"search recipe {recipe.name}: override {key}={value!r} {what}")
-
-    if key in ("stage_layers", "stage_ops", "stage_dropout", "stages", "candidates", "a_betas"):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if value is None and key == "candidates":
-            return None
-        if not isinstance(value, (list, tuple)):
-            raise bad("is not a list")
-        if key in ("stage_layers", "stage_ops"):
-            try:
-                out = tuple(int(v) for v in value)
-            except (TypeError, ValueError):
-                raise bad("must be whole numbers separated by commas, e.g. 5,11,17") from None
-            if any(v <= 0 for v in out):
-                raise bad("must be positive")
-            return out
-        if key in ("stage_dropout", "a_betas"):
-            try:
-                out = tuple(float(v) for v in value)
-            except (TypeError, ValueError):
-                raise bad("must be numbers separated by commas") from None
-            if any(not 0 <= v < 1 for v in out):
-                raise bad("must lie in [0, 1)")
-            if key == "a_betas" and len(out) != 2:
-                raise bad("needs two values, e.g. 0.5,0.999")
-            return out
-        return tuple(str(v) for v in value)
-    if key in ("subset", "max_skips"):
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise bad("is not a whole number")
-        try:
-            value = int(value)
-        except ValueError:
-            raise bad("is not a whole number") from None
-        if value < 0 or (key == "subset" and value == 0):
-            raise bad("must be positive")
-        return value
-    if key == "grad_clip":
-        # None (or 0): the weights are not clipped.
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "off")):
-            return None
-        if isinstance(value, bool):
-            raise bad("is not a number")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise bad("is not a number (or none: no clip)") from None
-        if not math.isfinite(value) or value < 0:
-            raise bad("must be a finite number >= 0 (0: no clip)")
-        return value
-    if key == "strategy_kwargs":
-        if not isinstance(value, Mapping):
-            raise bad("is not a mapping")
-        return dict(value)
-    if isinstance(current, bool):
-        if isinstance(value, bool):
-            return value
-        raise bad("must be true or false")
-    if isinstance(current, int):
-        try:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError
-            value = int(float(value))
-        except (TypeError, ValueError):
-            raise bad("is not a whole number") from None
-        if value < 0 or (value == 0 and key not in ("warmup_epochs",)):
-            raise bad("must be positive")
-        return value
-    if isinstance(current, float):
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            raise bad("is not a number") from None
-        if not math.isfinite(value) or value < 0:
-            raise bad("must be a finite number >= 0")
-        if key == "train_fraction" and not 0 < value < 1:
-            raise bad("must lie strictly between 0 and 1")
-        return value
-    return str(value)
+# Every overridable field's domain; the command line's recipe flags are built from it.
+SEARCH_SETTINGS = Domain("search recipe", (
+    Setting("strategy", str, "update rule", choices=_registry(STRATEGIES)),
+    Setting("space", str, "search space", choices=_registry(SPACES)),
+    Setting("lr_schedule", str, "weights' learning-rate schedule", choices=_registry(SCHEDULES)),
+    Setting("op_set", str, "op set the candidates come from", choices=op_set_names),
+    Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
+    Setting("nodes", int, "intermediate nodes per cell", low=1, high=16),
+    Setting("stages", str, "cell type of each block", many=True),
+    Setting("stretchable", bool, "learn the cell topology (stretchable cells)"),
+    Setting("layers", int, "supernet cells, two of them reductions (single-stage recipes)", low=3, high=MAX_LAYERS),
+    Setting("channels", int, "supernet initial channels C (FactorizedReduce halves them)", low=2,
+            high=MAX_CHANNELS, even=True),
+    Setting("epochs", int, "epochs (per stage for P-DARTS recipes)", low=1, high=100_000),
+    Setting("batch_size", int, "global batch size, split across ranks (BatchNorm needs 2)", low=2, high=65536),
+    Setting("train_fraction", float, "share of the train split for the weights (rest: alphas)", low=0, high=1,
+            low_open=True, high_open=True),
+    Setting("subset", int, "use only this many training images", low=2, high=10 ** 9, optional=True),
+    Setting("w_lr", float, "weights' SGD learning rate", low=0, high=10, low_open=True),
+    Setting("w_lr_min", float, "weights' final learning rate", low=0, high=10),
+    Setting("w_momentum", float, "weights' SGD momentum", low=0, high=1, high_open=True),
+    Setting("w_wd", float, "weights' weight decay", low=0, high=1),
+    Setting("grad_clip", float, "gradient norm clip for the weights (none or 0: no clip)", low=0, high=1e6,
+            optional=True),
+    Setting("a_lr", float, "alphas' Adam learning rate", low=0, high=10, low_open=True),
+    Setting("a_betas", float, "alphas' Adam betas", low=0, high=1, high_open=True, many=True),
+    Setting("a_wd", float, "alphas' weight decay", low=0, high=1),
+    Setting("strategy_kwargs", dict, "options of the strategy"),
+    Setting("stage_layers", int, "cells per P-DARTS stage, e.g. 5,11,17", low=3, high=MAX_LAYERS, many=True),
+    Setting("stage_ops", int, "candidate ops per edge in each stage, e.g. 8,5,3", low=1, high=64, many=True),
+    Setting("stage_dropout", float, "skip_connect dropout per stage, e.g. 0.1,0.4,0.7", low=0, high=1,
+            high_open=True, many=True),
+    Setting("warmup_epochs", int, "epochs per stage without alpha updates", low=0, high=100_000),
+    Setting("rule", str, "discretization rule", choices=_registry(RULES)),
+    Setting("max_skips", int, "at most this many skip_connect in the normal cells", low=0, high=64, optional=True),
+    Setting("eval_layers", int, "cells of the evaluation network written as the preset", low=1, high=MAX_LAYERS),
+    Setting("eval_channels", int, "channels of the evaluation network", low=1, high=MAX_CHANNELS),
+    Setting("eval_drop_path", float, "drop path of the evaluation network", low=0, high=1, high_open=True),
+), relations=(
+    lambda r: next((f"{key} has {len(r[key])} entries but stage_layers has {len(r['stage_layers'])}; give one "
+                    "per stage" for key in ("stage_ops", "stage_dropout")
+                    if r["stage_layers"] and r[key] and len(r[key]) != len(r["stage_layers"])), None),
+    lambda r: (f"stage_ops {list(r['stage_ops'])} must not grow from stage to stage"
+               if any(b > a for a, b in zip(r["stage_ops"], r["stage_ops"][1:])) else None),
+    lambda r: (f"warmup_epochs {r['warmup_epochs']} leaves no epoch that updates the alphas (epochs "
+               f"{r['epochs']}); lower --warmup-epochs" if r["warmup_epochs"] >= r["epochs"] else None),
+    lambda r: (f"w_lr_min {r['w_lr_min']} is above w_lr {r['w_lr']}; the schedule anneals down to w_lr_min"
+               if r["w_lr_min"] > r["w_lr"] else None),
+    lambda r: (f"a_betas needs two values, e.g. 0.5,0.999, got {len(r['a_betas'])}"
+               if len(r["a_betas"]) != 2 else None),
+))
+OVERRIDABLE = SEARCH_SETTINGS.names
+assert set(OVERRIDABLE) == {f.name for f in dataclasses.fields(SearchRecipe)} - set(_DESCRIPTIVE)
 
 
 def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]] = None,
@@ -297,22 +265,17 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
     without `warmup_epochs`, the weight-only warm-up keeps the paper's share (10 of 25 epochs) so
     that short runs still update the alphas.
     """
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    for key in overrides:
-        if key not in OVERRIDABLE:
-            raise ZooError(f"search recipe {recipe.name}: {key!r} is not a recipe field: "
-                           f"{closest(key, OVERRIDABLE)}")
+    where = f"search recipe {recipe.name}"
+    overrides = SEARCH_SETTINGS.check({k: v for k, v in (overrides or {}).items() if v is not None}, where)
     if "layers" in overrides and recipe.staged and "stage_layers" not in overrides:
         raise ZooError(f"search recipe {recipe.name} grows the supernet in stages "
                        f"{'-'.join(map(str, recipe.stage_layers))}; give --stage-layers A,B,C "
                        "instead of --layers")
     out = recipe
     if data == "digits":
-        for key, value in recipe.digits.items():
-            out = dataclasses.replace(out, **{key: _coerce(out, key, value)})
+        out = dataclasses.replace(out, **SEARCH_SETTINGS.check(recipe.digits, where))
     base = out
-    for key, value in overrides.items():
-        out = dataclasses.replace(out, **{key: _coerce(out, key, value)})
+    out = dataclasses.replace(out, **overrides)
     if "epochs" in overrides and "warmup_epochs" not in overrides and base.warmup_epochs:
         share = base.warmup_epochs / base.epochs
         out = dataclasses.replace(out, warmup_epochs=min(out.epochs - 1, int(round(out.epochs * share))))
@@ -321,30 +284,4 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
 
 
 def _check(r: SearchRecipe) -> None:
-    def bad(msg: str) -> ZooError:
-        return ZooError(f"search recipe {r.name}: {msg}")
-
-    if r.strategy not in STRATEGIES.names():
-        raise bad(f"unknown strategy {r.strategy!r}: {closest(r.strategy, STRATEGIES.names())}")
-    for field_name, registry in (("rule", RULES), ("space", SPACES), ("lr_schedule", SCHEDULES)):
-        value = getattr(r, field_name)
-        if value not in registry.names():
-            raise bad(f"unknown {registry.slot} {value!r} ({field_name}): {closest(value, registry.names())}")
-    if r.staged:
-        n = len(r.stage_layers)
-        for key in ("stage_ops", "stage_dropout"):
-            if getattr(r, key) and len(getattr(r, key)) != n:
-                raise bad(f"{key} has {len(getattr(r, key))} entries but stage_layers has {n}; "
-                          "give one per stage")
-        if r.stage_ops and any(b > a for a, b in zip(r.stage_ops, r.stage_ops[1:])):
-            raise bad(f"stage_ops {list(r.stage_ops)} must not grow from stage to stage")
-    min_layers = min(r.stage_layers) if r.staged else r.layers
-    if min_layers < 3:
-        raise bad(f"a supernet needs at least 3 cells (two of them reductions), got {min_layers}")
-    if r.warmup_epochs >= r.epochs and r.epochs > 0:
-        raise bad(f"warmup_epochs {r.warmup_epochs} leaves no epoch that updates the alphas "
-                  f"(epochs {r.epochs}); lower --warmup-epochs")
-    if r.channels % 2:
-        raise bad(f"channels must be even (FactorizedReduce halves them), got {r.channels}")
-    if r.batch_size < 2:
-        raise bad("batch_size must be at least 2 (BatchNorm needs two samples)")
+    SEARCH_SETTINGS.check_relations({name: getattr(r, name) for name in OVERRIDABLE}, f"search recipe {r.name}")

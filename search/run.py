@@ -30,10 +30,13 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
+from ..atomic import AppendFile
 from ..checkpoint import Checkpoint, CheckpointStore, settings_mismatch
 from ..data import build_transform, dataset_info, load_dataset
-from ..errors import CheckpointError, ZooError, closest
+from ..errors import CheckpointError, OutputError, ZooError
+from ..locks import output_lock
 from ..paths import is_safe_name
+from ..settings import SEED, THREADS, WORKERS, Domain, Setting
 from ..runtime import (device_kind, distributed_context, first_line, resolve_device, rng_state, seed_everything,
                        set_rng_state)
 from . import distributed as ddp
@@ -48,6 +51,13 @@ from .recipes import SearchRecipe, apply_overrides, get_recipe
 from .strategies import make_strategy
 
 SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
+# How a run is run (the recipe's domain is recipes.SEARCH_SETTINGS); checked before any work.
+RUN_SETTINGS = Domain("search run", (
+    Setting("data", str, "search data", choices=SEARCH_DATASETS),
+    SEED, THREADS, WORKERS,
+    Setting("stop_after_epochs", int, "pause after N epochs (checkpoint kept; continue with --resume)", low=1,
+            high=10 ** 6, optional=True, metavar="N"),
+))
 # The digits preset's supernet is too small for intra-op parallelism to pay: with 2 threads each
 # tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
 # 20-40x slower than with one thread (measured). `threads=` / --threads overrides it.
@@ -69,6 +79,7 @@ class RunOptions:
     out: Optional[Union[str, Path]] = None
     resume: bool = False
     restart: bool = False
+    overwrite: bool = False
     device: str = "auto"
     amp: bool = False
     channels_last: bool = False
@@ -83,8 +94,6 @@ class RunOptions:
 class SearchRun:
     def __init__(self, cfg: SearchRecipe, user_overrides: Mapping[str, Any], opts: RunOptions):
         self.cfg, self.user_overrides, self.opts = cfg, dict(user_overrides), opts
-        if opts.threads is not None and opts.threads < 1:
-            raise ZooError(f"--threads {opts.threads}: give a positive number of CPU threads")
         if opts.resume and opts.restart:
             raise ZooError("--resume and --restart exclude each other: resume continues the checkpoint, "
                            "restart deletes it")
@@ -114,16 +123,30 @@ class SearchRun:
             raise ZooError(f"search recipe {cfg.name}: the first stage has {first_ops} ops per edge but "
                            f"the space has {len(self.space.candidates)} candidates; make --stage-ops start with "
                            f"{len(self.space.candidates)}")
-        self.ckpt = self._resume_point()
+        # One writer per --out (and the files beside it), from here until run() returns.
+        self._lock = contextlib.ExitStack()
+        try:
+            if self.ctx.is_main:
+                self._lock.enter_context(output_lock(self.paths.genotype))
+            self.ckpt = self._resume_point()
+        except BaseException:
+            self._lock.close()
+            raise
         self.history: list[dict[str, Any]] = []
         self.elapsed_before = 0.0
-        self._log_file = None
+        self._log_file = AppendFile(self.paths.log)
         self.epochs_this_call = 0
 
     # ------------------------------------------------------------------ set-up
     def _resume_point(self) -> Optional[Checkpoint]:
         store, opts = self.store, self.opts
         self.fresh_note, ckpt = None, None
+        done = self.paths.genotype
+        if done.exists() and not opts.overwrite and not (opts.resume and store.exists()):
+            how = (f"--resume to continue the checkpoint in {store.folder}" if store.exists()
+                   else "write to another --out")
+            raise OutputError(f"{done}: a finished search result is already there; pass --overwrite to replace "
+                              f"it, or {how}")
         if opts.resume and not store.exists():
             self.fresh_note = f"--resume: no checkpoint in {store.folder}, starting from scratch"
         elif opts.resume:
@@ -133,7 +156,7 @@ class SearchRun:
                 raise CheckpointError(f"{store.latest}: the checkpoint was made with other settings ({diff}); "
                                       "resume with the same options as the interrupted run, or --restart")
         elif store.exists():
-            if not opts.restart:
+            if not (opts.restart or opts.overwrite):
                 raise CheckpointError(f"{store.folder}: a checkpoint of an earlier search is there; "
                                       "pass --resume to continue it or --restart to start over")
             if self.ctx.is_main:
@@ -149,11 +172,7 @@ class SearchRun:
             self.opts.log(line)
         else:
             tqdm.write(line, file=sys.stdout)
-        if self._log_file is None:
-            self.paths.log.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(self.paths.log, "a", encoding="utf-8")
         self._log_file.write(line + "\n")
-        self._log_file.flush()
 
     def _load_dataset(self):
         opts = self.opts
@@ -183,8 +202,8 @@ class SearchRun:
             self.emit(str(e))
             return None
         finally:
-            if self._log_file is not None:
-                self._log_file.close()
+            self._log_file.close()
+            self._lock.close()
             torch.set_num_threads(threads_before)
 
     def _search(self) -> Path:
@@ -342,17 +361,20 @@ def run_search(recipe: Union[str, SearchRecipe] = "darts_v1", data: str = "cifar
 
     `overrides` replaces recipe fields ({"channels": 8, "stage_layers": (3, 5, 5), ...});
     `epochs` is the same as overrides={"epochs": N} (per stage for P-DARTS recipes).
-    Other keywords are RunOptions: `restart` discards a checkpoint; `stop_after_epochs` pauses after
+    Other keywords are RunOptions: `restart` discards a checkpoint; `overwrite` lets the run replace a
+    finished `out` (refused otherwise); `stop_after_epochs` pauses after
     that many epochs of this call (the checkpoint is written; returns None); `dataset` replaces the
     dataset loader; `threads` sets torch's CPU threads; device, amp, channels_last, workers,
     progress, log.
     """
     base = recipe if isinstance(recipe, SearchRecipe) else get_recipe(recipe)
-    if data not in SEARCH_DATASETS:
-        raise ZooError(f"search data {data!r} is not supported: {closest(data, SEARCH_DATASETS)}")
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunOptions)})
     if unknown:
         raise ZooError(f"run_search: unknown option {unknown[0]!r}")
+    checked = RUN_SETTINGS.check({"data": data, "seed": seed, **{k: options[k] for k in RUN_SETTINGS.names
+                                                                 if options.get(k) is not None}}, "search")
+    data, seed = checked.pop("data"), checked.pop("seed")
+    options.update(checked)
     user_overrides = {k: v for k, v in dict(overrides or {}).items() if v is not None}
     if epochs is not None:
         user_overrides["epochs"] = epochs

@@ -65,16 +65,16 @@ def test_list_overrides_parse_from_cli_text():
     ("darts_v1", {"chanels": 8}, "did you mean 'channels'"),
     ("darts_v1", {"channels": "x"}, "not a whole number"),
     ("darts_v1", {"channels": 7}, "even"),
-    ("darts_v1", {"layers": 2}, "at least 3 cells"),
-    ("pdarts", {"stage_layers": "5,a"}, "whole numbers"),
+    ("darts_v1", {"layers": 2}, "from 3 to 256"),
+    ("pdarts", {"stage_layers": "5,a"}, "not a whole number"),
     ("pdarts", {"stage_ops": "8,5"}, "one per stage"),
     ("pdarts", {"stage_ops": "5,8,3"}, "must not grow"),
     ("pdarts", {"warmup_epochs": 25}, "no epoch that updates"),
-    ("darts_v1", {"train_fraction": 1.0}, "between 0 and 1"),
+    ("darts_v1", {"train_fraction": 1.0}, "strictly between 0 and 1"),
     ("darts_v1", {"strategy": "second"}, "did you mean"),
     ("darts_v1", {"w_lr": float("nan")}, "finite"),
     ("milenas", {"grad_clip": "x"}, "not a number"),
-    ("darts_v1", {"grad_clip": -1}, ">= 0"),
+    ("darts_v1", {"grad_clip": -1}, "from 0 to"),
 ])
 def test_bad_overrides_are_one_line_errors(recipe, overrides, message):
     with pytest.raises(ZooError) as e:

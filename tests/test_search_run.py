@@ -174,7 +174,7 @@ def test_cli_search_runs_and_bad_input_is_one_line(tmp_path, capsys):
     assert zoo.load_genotype(out).search["recipe"] == "darts_v2"
     for argv, needle in [
         (["--channels", "7"], "even"),
-        (["--layers", "2"], "at least 3 cells"),
+        (["--layers", "2"], "from 3 to 256"),
         (["--data", "cifar10", "--data-dir", str(tmp_path / "none")], "cifar10"),
     ]:
         code = main(["search", "--recipe", "darts_v1", "--data", "digits", "--out", str(tmp_path / "x.yaml"),

@@ -7,9 +7,10 @@ import json
 import sys
 
 from .counting import INPUT_SIZES, count_macs, count_params
-from .draw import draw_genotype
+from .draw import check_draw_dir, draw_genotype
 from .genotype import Genotype, dump_genotype
 from .models import ZOO_NAMES, create_model, resolve_genotype, zoo_genotype
+from .settings import CHANNELS, LAYERS, NETWORK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="NAME|FILE", help="a zoo name (darts-zoo list) or a genotype YAML file")
     p.add_argument("--family", choices=("cifar", "imagenet"), default=None,
                    help="network family (default: cifar, or imagenet for *_imagenet names)")
-    p.add_argument("--layers", type=int, default=None)
-    p.add_argument("--channels", type=int, default=None)
+    LAYERS.add_to(p, help="override the preset's number of cells")
+    CHANNELS.add_to(p, help="override the preset's initial channels")
     p.add_argument("--draw", metavar="DIR", default=None, help="write a PNG and an SVG of every cell type to DIR")
     p.add_argument("--yaml", action="store_true", help="print the genotype file as the zoo writes it")
     p.set_defaults(handler=cmd_show)
@@ -60,6 +61,8 @@ def _describe_cells(g: Genotype) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.draw:
+        check_draw_dir(args.draw)  # an unusable --draw target ends the command before any work
     target = args.model
     family = args.family
     if target.endswith("_imagenet") and not target.endswith((".yaml", ".yml")):
@@ -69,7 +72,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.yaml:
         sys.stdout.write(dump_genotype(g))
         return 0
-    overrides = {k: v for k, v in (("layers", args.layers), ("channels", args.channels)) if v is not None}
+    overrides = NETWORK.check({k: v for k, v in (("layers", args.layers), ("channels", args.channels))
+                               if v is not None}, "show")
     model = create_model(g, family=family, **overrides)
     params = count_params(model) / 1e6
     macs = count_macs(model, INPUT_SIZES[family]) / 1e6

@@ -5,9 +5,11 @@ each edge labelled with its op and coloured by op group.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .atomic import atomic_save_figure
+from .errors import ZooError
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype
 from .ops import get_op_set
 from .paths import child_path
@@ -77,11 +79,39 @@ def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
     return written
 
 
+def check_draw_dir(directory: str | Path) -> Path:
+    """Refuse, before any work, a drawing folder that cannot be: an existing file, a place under a
+    file, or a folder this user may not write to (the folder itself is created when drawing)."""
+    folder = Path(directory)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise ZooError(f"drawing to {directory}: it is a file, not a folder (give a folder for the "
+                           "drawings, e.g. --draw drawings/)")
+        parent = folder.absolute()
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise ZooError(f"drawing to {directory}: {parent} is a file, so the folder cannot be created "
+                           "(give a folder for the drawings, e.g. --draw drawings/)")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise ZooError(f"drawing to {directory}: {parent} is not writable (give a folder you may write to)")
+    except OSError as e:
+        raise ZooError(f"drawing to {directory}: {e.strerror or type(e).__name__} (give another folder)") from None
+    return folder
+
+
 def draw_genotype(g: Genotype, directory: str | Path) -> list[Path]:
     """Every cell type of a genotype, as `<dir>/<name>_<cell>.png|svg`."""
+    check_draw_dir(directory)
     written = []
     for cell_name in g.cells:
         # The loader already refuses such names; a Genotype built in code must not escape either.
         stem = child_path(directory, f"{g.name}_{cell_name}", f"genotype {g.name!r}, cell {cell_name!r}")
-        written += draw_cell(g, cell_name, stem)
+        try:
+            written += draw_cell(g, cell_name, stem)
+        except ZooError:
+            raise
+        except OSError as e:
+            raise ZooError(f"drawing to {directory}: cannot write {stem.name}.png/.svg "
+                           f"({e.strerror or type(e).__name__}); give a folder you may write to") from None
     return written

@@ -40,6 +40,10 @@ class CheckpointError(ZooError, RuntimeError):
     """A checkpoint or weights file that cannot be used."""
 
 
+class OutputError(ZooError, OSError):
+    """An output that cannot be written: a full disk, a read-only folder, another process's lock."""
+
+
 class HubError(ZooError, ConnectionError):
     """The Hugging Face Hub cannot be reached or does not have what was asked for."""
 

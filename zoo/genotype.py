@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -35,6 +36,22 @@ DEFAULT_STAGES = ("normal", "reduce", "normal", "reduce", "normal")
 # The first two states of every cell are its inputs (outputs of cells k-2 and k-1);
 # intermediate node i of the file is state i + 2.
 NUM_CELL_INPUTS = 2
+
+# Bounds checked before a file becomes objects (size, aliases, nesting) and on its content. Each is
+# generous, at least 10x any published cell (the largest shipped file is ~5 KB; MiLeNAS cells have
+# 6 nodes, PDARTS-N3 has 4 cell types, every network 5 stages and 2 edges per node), so only a
+# mistake or a hostile file reaches one. docs/genotype-schema.md ("Limits") lists them.
+MAX_FILE_BYTES = 256 * 1024   # the pure-Python YAML reader takes ~1 s for this much on a loaded core
+MAX_YAML_ALIASES = 64         # `*name` references; an alias bomb needs thousands
+MAX_YAML_DEPTH = 32           # nesting, aliases followed; a genotype file nests 7 levels
+MAX_YAML_VALUES = 100_000     # scalars, lists and mappings, aliases expanded; a file has ~500
+MAX_CELL_TYPES = 64
+MAX_NODES = 64                # intermediate nodes per cell
+MAX_EDGES = 64                # edges per node
+MAX_STAGES = 63               # odd: normal, reduce, ..., normal (31 reductions)
+MAX_NAME_LENGTH = 128         # names, op names, op set names, op option names
+MAX_TITLE_LENGTH = 1000
+MAX_LAYERS = 256              # presets' layers; also zoo.budget's cell bound (= zoo.settings' layers bound)
 
 
 @dataclass(frozen=True)
@@ -157,6 +174,70 @@ DEFAULT_PRESETS = {
 
 
 # --------------------------------------------------------------------------- parsing
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 2, 40, 40, 4, 3
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A value as a message shows it: one line, at most `limit` characters, never raising (a
+    file's value can be a 4000-digit number, a deep list, or a string with newlines)."""
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # e.g. str() of an int beyond Python's digit limit
+        text = f"<{type(value).__name__}>"
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _where(where: Any) -> str:
+    """A file or source name for a message: one line, its middle elided beyond 200 characters."""
+    text = _one_line(str(where))
+    return text if len(text) <= 200 else f"{text[:100]}...{text[-97:]}"
+
+
+def _clip(text: str, limit: int) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    """A mapping key as part of a field path: itself when it is a short plain string."""
+    if isinstance(key, str) and len(key) <= MAX_NAME_LENGTH and key.isprintable():
+        return key
+    return _show(key, 60)
+
+
+def check_structure(data: Any, where: str) -> None:
+    """Python data (a Hub config, a dict built in code) within the file limits: nested at most
+    MAX_YAML_DEPTH levels, at most MAX_YAML_VALUES values, no container holding itself. Walks
+    iteratively and stops at the first bound, so a cyclic or exponential structure costs nothing."""
+    stack = [(data, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES:
+            raise GenotypeError(where, "", f"holds more than {MAX_YAML_VALUES} values",
+                                "a genotype has a few hundred; remove the bulk")
+        if depth > MAX_YAML_DEPTH:
+            raise GenotypeError(where, "", f"is nested deeper than {MAX_YAML_DEPTH} levels (or contains itself)",
+                                "a genotype nests about 7 levels; flatten the structure")
+        if isinstance(value, Mapping):
+            children = [x for kv in value.items() for x in kv]
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            children = list(value)
+        else:
+            continue
+        if count + len(children) > MAX_YAML_VALUES:
+            raise GenotypeError(where, "", f"holds more than {MAX_YAML_VALUES} values",
+                                "a genotype has a few hundred; remove the bulk")
+        stack.extend((child, depth + 1) for child in children)
+
+
 class _Parser:
     """Turns a parsed YAML mapping into a Genotype, naming the field of every problem."""
 
@@ -164,7 +245,18 @@ class _Parser:
         self.where = where
 
     def fail(self, path: str, problem: str, fix: str = "") -> GenotypeError:
-        return GenotypeError(self.where, path, problem, fix)
+        return GenotypeError(self.where, _one_line(path), _one_line(problem), _one_line(fix))
+
+    def at_most(self, items: Sequence[Any], limit: int, path: str, what: str, fix: str) -> None:
+        if len(items) > limit:
+            raise self.fail(path, f"{len(items)} {what}, more than the {limit} a genotype may have", fix)
+
+    def short_name(self, value: Any, path: str, what: str) -> str:
+        self.expect(value, str, path, what)
+        if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+            raise self.fail(path, f"{_show(value, 60)} is not {what} (longer than {MAX_NAME_LENGTH} "
+                                  "characters or not printable)", "use a short name")
+        return value
 
     def expect(self, value: Any, kind: type | tuple, path: str, what: str) -> Any:
         if isinstance(value, bool) and kind in (int, float, (int, float)):
@@ -186,7 +278,7 @@ class _Parser:
     def positive_int(self, value: Any, path: str) -> int:
         self.expect(value, int, path, "a positive whole number")
         if value <= 0:
-            raise self.fail(path, f"must be a positive whole number, got {value}")
+            raise self.fail(path, f"must be a positive whole number, got {_show(value)}")
         return value
 
     def parse(self, data: Any) -> Genotype:
@@ -197,39 +289,48 @@ class _Parser:
                  "source", "provenance", "published", "reference", "search"}
         for key in data:
             if key not in known:
-                raise self.fail(str(key), "unknown field", closest(str(key), known))
+                raise self.fail(_key(key), "unknown field", closest(_key(key), known))
         version = data.get("schema", SCHEMA_VERSION)
         if version != SCHEMA_VERSION:
-            raise self.fail("schema", f"version {version!r} is not supported",
+            raise self.fail("schema", f"version {_show(version)} is not supported",
                             f"this darts-zoo reads schema {SCHEMA_VERSION}")
         if "name" not in data:
             raise self.fail("name", "missing", "add `name: my_cell`")
         name = self.safe_name(data["name"], "name")
-        op_set = self.expect(data.get("op_set", "darts"), str, "op_set", "a string")
+        op_set = self.short_name(data.get("op_set", "darts"), "op_set", "an op set name")
         op_options = dict(self.expect(data.get("op_options") or {}, dict, "op_options",
                                       "a mapping of option: value"))
+        for key in op_options:
+            self.short_name(key, f"op_options.{_key(key)}", "an option name")
+        title = data.get("title", "")
+        title = title if isinstance(title, str) else _show(title, MAX_TITLE_LENGTH)
+        if len(title) > MAX_TITLE_LENGTH:
+            raise self.fail("title", f"{len(title)} characters, more than {MAX_TITLE_LENGTH}",
+                            "keep the title to one line; put details under source:")
         if "cells" not in data:
             raise self.fail("cells", "missing", "add `cells:` with at least a normal and a reduce cell")
         raw_cells = self.expect(data["cells"], dict, "cells", "a mapping of cell name: cell")
-        cells = {self.safe_name(n, f"cells.{n}"): self.cell(n, c) for n, c in raw_cells.items()}
+        self.at_most(raw_cells, MAX_CELL_TYPES, "cells", "cell types",
+                     "a network uses a few cell types; stages: says which block uses which")
+        cells = {self.safe_name(n, f"cells.{_key(n)}"): self.cell(n, c) for n, c in raw_cells.items()}
         stages = self.stages(data.get("stages", list(DEFAULT_STAGES)), cells)
         presets = {}
         raw_presets = self.expect(data.get("presets") or {}, dict, "presets", "a mapping")
         for family, p in raw_presets.items():
-            presets[family] = self.preset(str(family), p)
+            presets[family] = self.preset(_key(family), p)
         provenance = self.expect(data.get("provenance") or {"kind": "searched"}, dict,
                                  "provenance", "a mapping with `kind:`")
         kind = provenance.get("kind")
         if kind not in PROVENANCE_KINDS:
-            raise self.fail("provenance.kind", f"{kind!r} is not a provenance kind",
+            raise self.fail("provenance.kind", f"{_show(kind)} is not a provenance kind",
                             f"use one of {', '.join(PROVENANCE_KINDS)}")
         for key in ("source", "published", "reference", "search"):
             self.expect(data.get(key) or {}, dict, key, "a mapping")
         for setting, row in (data.get("reference") or {}).items():
-            self.reference_row(str(setting), row)
+            self.reference_row(_key(setting), row)
         return Genotype(
             name=name, cells=cells, stages=stages, op_set=op_set, op_options=op_options,
-            presets=presets, title=str(data.get("title", "")), source=dict(data.get("source") or {}),
+            presets=presets, title=title, source=dict(data.get("source") or {}),
             provenance=dict(provenance), published=dict(data.get("published") or {}),
             reference=dict(data.get("reference") or {}), search=dict(data.get("search") or {}),
         )
@@ -241,14 +342,14 @@ class _Parser:
         allowed = ("family", "overrides", "params_m", "macs_m", "note")
         for key in row:
             if key not in allowed:
-                raise self.fail(f"{path}.{key}", "unknown field", closest(str(key), allowed))
+                raise self.fail(f"{path}.{_key(key)}", "unknown field", closest(_key(key), allowed))
         for key in ("params_m", "macs_m"):
             if key not in row:
                 raise self.fail(f"{path}.{key}", "missing", "give the reference count in millions")
             self.expect(row[key], (int, float), f"{path}.{key}", "a number")
         family = row.get("family", setting)
         if family not in FAMILIES:
-            raise self.fail(f"{path}.family", f"{family!r} is not a dataset family",
+            raise self.fail(f"{path}.family", f"{_show(family)} is not a dataset family",
                             f"add `family:` with one of {', '.join(FAMILIES)}")
         self.expect(row.get("overrides", {}), dict, f"{path}.overrides", "a mapping of keyword: value")
 
@@ -257,8 +358,8 @@ class _Parser:
         self.expect(raw, dict, path, "a mapping with reduction:, nodes:, concat:")
         for key in raw:
             if key not in ("reduction", "nodes", "concat"):
-                raise self.fail(f"{path}.{key}", "unknown field",
-                                closest(str(key), ("reduction", "nodes", "concat")))
+                raise self.fail(f"{path}.{_key(key)}", "unknown field",
+                                closest(_key(key), ("reduction", "nodes", "concat")))
         reduction = raw.get("reduction", name.startswith("reduce"))
         self.expect(reduction, bool, f"{path}.reduction", "true or false")
         if "nodes" not in raw:
@@ -266,12 +367,15 @@ class _Parser:
         raw_nodes = self.expect(raw["nodes"], list, f"{path}.nodes", "a list of nodes")
         if not raw_nodes:
             raise self.fail(f"{path}.nodes", "a cell needs at least one node")
+        self.at_most(raw_nodes, MAX_NODES, f"{path}.nodes", "nodes",
+                     "published cells have 3-6 nodes; check for repeated lines")
         nodes = []
         for i, raw_node in enumerate(raw_nodes):
             state = i + NUM_CELL_INPUTS
             npath = f"{path}.nodes[{i}]"
             raw_node = self.expect(raw_node if raw_node is not None else [], list, npath,
                                    "a list of [op, input] edges")
+            self.at_most(raw_node, MAX_EDGES, npath, "edges", "published nodes have 1-2 edges")
             edges = []
             for k, raw_edge in enumerate(raw_node):
                 edges.append(self.edge(raw_edge, f"{npath}[{k}]", state))
@@ -293,7 +397,7 @@ class _Parser:
                 self.expect(s, int, f"{path}.concat[{k}]", "a state index")
                 if s not in live:
                     valid = sorted(live)
-                    raise self.fail(f"{path}.concat[{k}]", f"state {s} is not a node with edges",
+                    raise self.fail(f"{path}.concat[{k}]", f"state {_show(s)} is not a node with edges",
                                     f"live node states are {valid}")
             if len(set(concat)) != len(concat):
                 raise self.fail(f"{path}.concat", "lists a state twice", "name each state once")
@@ -311,24 +415,26 @@ class _Parser:
         elif isinstance(raw, (list, tuple)) and len(raw) == 2:
             op, src = raw
         else:
-            raise self.fail(path, f"expected an edge [op, input], got {raw!r}",
+            raise self.fail(path, f"expected an edge [op, input], got {_show(raw)}",
                             "write e.g. [sep_conv_3x3, 1]")
-        self.expect(op, str, f"{path}.op", "an op name")
+        self.short_name(op, f"{path}.op", "an op name")
         self.expect(src, int, f"{path}.input", "a state index")
         if src < 0:
-            raise self.fail(f"{path}.input", f"negative input {src}", "inputs are 0, 1 or an earlier node")
+            raise self.fail(f"{path}.input", f"negative input {_show(src)}", "inputs are 0, 1 or an earlier node")
         if src >= state:
-            raise self.fail(f"{path}.input", f"state {state} cannot read state {src}",
+            raise self.fail(f"{path}.input", f"state {state} cannot read state {_show(src)}",
                             f"a node reads the cell inputs 0, 1 or an earlier node (< {state})")
         return Edge(op=op, input=src)
 
     def stages(self, raw: Any, cells: dict[str, CellType]) -> tuple[str, ...]:
         self.expect(raw, list, "stages", "a list of cell names, e.g. [normal, reduce, normal, reduce, normal]")
+        self.at_most(raw, MAX_STAGES, "stages", "entries",
+                     "published networks have 5 (normal, reduce, normal, reduce, normal)")
         for k, s in enumerate(raw):
             self.expect(s, str, f"stages[{k}]", "a cell name")
             if s not in cells:
-                raise self.fail(f"stages[{k}]", f"cell type {s!r} is not defined under cells",
-                                closest(s, cells))
+                raise self.fail(f"stages[{k}]", f"cell type {_show(s)} is not defined under cells",
+                                closest(_key(s), cells))
         if len(raw) % 2 == 0:
             raise self.fail("stages", f"{len(raw)} entries",
                             "alternate normal and reduction cell types, starting and ending with a normal one")
@@ -348,16 +454,19 @@ class _Parser:
         fields = {f.name for f in dataclasses.fields(Preset)}
         for key in raw:
             if key not in fields:
-                raise self.fail(f"{path}.{key}", "unknown field", closest(str(key), fields))
+                raise self.fail(f"{path}.{_key(key)}", "unknown field", closest(_key(key), fields))
         base = DEFAULT_PRESETS[family]
         values = {**dataclasses.asdict(base), **raw}
         layers = self.positive_int(values["layers"], f"{path}.layers")
+        if layers > MAX_LAYERS:
+            raise self.fail(f"{path}.layers", f"{_show(layers)} cells, more than the {MAX_LAYERS} darts-zoo builds",
+                            f"use at most {MAX_LAYERS}; published networks have 8-26")
         channels = self.positive_int(values["channels"], f"{path}.channels")
         stem = self.positive_int(values["stem_multiplier"], f"{path}.stem_multiplier")
         self.expect(values["auxiliary"], bool, f"{path}.auxiliary", "true or false")
         drop = self.expect(values["drop_path"], (int, float), f"{path}.drop_path", "a number")
         if not 0 <= drop < 1 or math.isnan(drop):
-            raise self.fail(f"{path}.drop_path", f"{drop} is not a probability", "use a value in [0, 1)")
+            raise self.fail(f"{path}.drop_path", f"{_show(drop)} is not a probability", "use a value in [0, 1)")
         # A training recipe's name; `darts-zoo train` checks that it exists, the core does not know them.
         recipe = self.safe_name(raw["recipe"], f"{path}.recipe") if "recipe" in raw else base.recipe
         return Preset(layers=layers, channels=channels, auxiliary=values["auxiliary"],
@@ -393,20 +502,132 @@ def validate_ops(g: Genotype, where: str | None = None) -> None:
 
 
 def genotype_from_dict(data: Any, where: str = "<genotype>") -> Genotype:
+    """Validate a mapping in the file's format (a Hub config, a dict built in code): the same
+    bounds as a file (nesting, size, cells, nodes, edges, stages, names), the schema, the ops."""
+    where = _where(where)
+    check_structure(data, where)
     g = _Parser(where).parse(data)
     validate_ops(g, where)
     return g
 
 
+class _YamlLimit(yaml.MarkedYAMLError):
+    """A bound of the loader, raised while composing, before any object is constructed."""
+
+    def __init__(self, mark: Any, problem: str, fix: str):
+        super().__init__(problem=problem, problem_mark=mark)
+        self.fix = fix
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (the same tags, the same plain objects) that refuses an alias bomb, deep
+    nesting and a recursive alias while the document is still a graph of nodes: aliases are
+    counted and nesting is bounded as they are composed, then the graph's size with every alias
+    expanded is computed (each shared node once) before a single object is constructed. A
+    value that the constructor cannot read (a 13th month, a 5000-digit number) is a YAML error
+    at its position, not a ValueError."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise _YamlLimit(self.peek_event().start_mark, f"more than {MAX_YAML_ALIASES} YAML aliases (*name)",
+                                 "write the repeated values out instead of aliasing them")
+            return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _YamlLimit(self.peek_event().start_mark, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                 "a genotype file nests about 7 levels; flatten the structure")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_graph(node)
+        return self.construct_document(node)
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value ({_clip(first_line(e), 100)})", node.start_mark) from None
+
+
+def _check_graph(root: Any) -> None:
+    """The composed document within MAX_YAML_VALUES values and MAX_YAML_DEPTH levels with every
+    alias expanded, and no node that contains itself. Memoized per node: linear in the file."""
+    done: dict[int, tuple[int, int]] = {}   # id(node) -> (values, height), aliases expanded
+    open_nodes: set[int] = set()
+
+    def visit(node: Any, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in open_nodes:
+            raise _YamlLimit(node.start_mark, "a YAML alias refers to a node that contains it",
+                             "remove the recursive alias")
+        if key not in done:
+            if depth > MAX_YAML_DEPTH:
+                raise _YamlLimit(node.start_mark, f"nested deeper than {MAX_YAML_DEPTH} levels (aliases followed)",
+                                 "a genotype file nests about 7 levels; flatten the structure")
+            if isinstance(node, yaml.SequenceNode):
+                children = node.value
+            elif isinstance(node, yaml.MappingNode):
+                children = [x for pair in node.value for x in pair]
+            else:
+                children = []
+            open_nodes.add(key)
+            size, height = 1, 0
+            for child in children:
+                s, h = visit(child, depth + 1)
+                size, height = size + s, max(height, h)
+                if size > MAX_YAML_VALUES:
+                    raise _YamlLimit(node.start_mark, f"holds more than {MAX_YAML_VALUES} values once its aliases are expanded",
+                                     "write the values out without aliases, or remove the bulk")
+            open_nodes.discard(key)
+            done[key] = (size, height + 1)
+        size, height = done[key]
+        if depth - 1 + height > MAX_YAML_DEPTH:
+            raise _YamlLimit(node.start_mark, f"nested deeper than {MAX_YAML_DEPTH} levels (aliases followed)",
+                             "a genotype file nests about 7 levels; flatten the structure")
+        return size, height
+
+    visit(root, 1)
+
+
 def load_genotype(path: str | Path) -> Genotype:
     """Read and fully validate a genotype file; every problem is a one-line GenotypeError."""
     path = Path(path)
-    where = str(path)
-    if not path.exists():
-        raise GenotypeError(where, "", "no such file", "check the path, or `darts-zoo list` for zoo names")
-    if path.is_dir():
-        raise GenotypeError(where, "", "is a directory", "give a .yaml genotype file")
-    raw = path.read_bytes()
+    where = _where(path)
+    limit = f"{MAX_FILE_BYTES // 1024} KiB"
+    try:
+        if not path.exists():
+            raise GenotypeError(where, "", "no such file", "check the path, or `darts-zoo list` for zoo names")
+        if path.is_dir():
+            raise GenotypeError(where, "", "is a directory", "give a .yaml genotype file")
+        if not path.is_file():
+            raise GenotypeError(where, "", "is not a regular file", "give a .yaml genotype file")
+        # The size before reading, and never more than the limit read: a 50 MB file (or one that
+        # grows while it is read) is refused without being loaded.
+        size = path.stat().st_size
+        if size <= MAX_FILE_BYTES:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+            size = len(raw)
+    except OSError as e:
+        raise GenotypeError(where, "", f"cannot be read ({_one_line(e.strerror or first_line(e))})",
+                            "check the path and its permissions") from None
+    if size > MAX_FILE_BYTES:
+        raise GenotypeError(where, "", f"is {size} bytes, more than the {limit} a genotype file may have",
+                            "a genotype file is a few KB; check that this is the right file")
     if b"\0" in raw:
         raise GenotypeError(where, "", "is a binary file, not YAML", "give a .yaml genotype file")
     try:
@@ -416,11 +637,15 @@ def load_genotype(path: str | Path) -> Genotype:
     if not text.strip():
         raise GenotypeError(where, "", "the file is empty", "write a genotype; see docs/genotype-schema.md")
     try:
-        data = yaml.safe_load(text)
+        # yaml.safe_load's loader with bounds (see _BoundedLoader): safe, and never expands an alias bomb.
+        data = yaml.load(text, Loader=_BoundedLoader)
+    except _YamlLimit as e:
+        mark = e.problem_mark
+        raise GenotypeError(where, f"line {mark.line + 1}, column {mark.column + 1}", e.problem, e.fix) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        problem = getattr(e, "problem", None) or first_line(e)
+        problem = _clip(str(getattr(e, "problem", None) or first_line(e)), 160)
         raise GenotypeError(where, at, f"malformed YAML: {problem}",
                             "fix the YAML syntax at that position") from None
     return genotype_from_dict(data, where)

@@ -18,10 +18,10 @@ import timm
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from .errors import GenotypeError, HubError, ZooError, closest
+from .budget import check_network
+from .errors import GenotypeError, ZooError, closest
 from .genotype import Genotype, genotype_from_dict, load_genotype
 from .network import CIFAR_MEAN, CIFAR_STD, DartsNetwork
-from .runtime import first_line
 
 # The zoo, in the order the README's table lists it: the thesis and papers' cells, then baselines.
 ZOO_NAMES = (
@@ -92,6 +92,14 @@ def _tag(family: str) -> str:
 
 def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kwargs: Any) -> DartsNetwork:
     kwargs.setdefault("num_classes", 10 if family == "cifar" else 1000)
+    check_network(genotype, family, **kwargs)  # too many cells, or more memory than this machine has
+    source = ""
+    if pretrained:
+        # Inline: zoo.hub imports this module. The weights are found first (a local file, the cache,
+        # or the Hub when it answers), each failure its own line; timm then loads that file.
+        from .hub import pretrained_source
+
+        kwargs, source = pretrained_source(variant, kwargs)
     try:
         return build_model_with_cfg(
             DartsNetwork, variant, pretrained,
@@ -102,13 +110,12 @@ def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kw
         )
     except ZooError:
         raise
-    except (OSError, ConnectionError, RuntimeError) as e:
+    except (OSError, RuntimeError, KeyError) as e:
         if not pretrained:
             raise
-        raise HubError(
-            f"{variant}: pretrained weights could not be loaded ({type(e).__name__}: {first_line(e)}); "
-            f"check the network and that hf.co/{HUB_ORG}/{variant} exists, or pass "
-            "pretrained_cfg_overlay=dict(file='model.safetensors') for local weights") from None
+        from .hub import pretrained_error  # inline: zoo.hub imports this module
+
+        raise pretrained_error(variant, source, e) from None
 
 
 def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool = False,

@@ -21,6 +21,7 @@ from timm.models._features import feature_take_indices
 from .errors import ZooError
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype, validate_ops
 from .ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
+from .settings import NETWORK, SettingError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
@@ -132,6 +133,18 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(self.features(x))
 
 
+def check_network_arguments(genotype: Genotype, family: str = "cifar", **kwargs: Any) -> dict[str, Any]:
+    """A network's keywords checked against their domain (zoo.settings.NETWORK) and the genotype,
+    before anything is built; None values stay None (the preset's)."""
+    given = dict(kwargs)
+    given.update(NETWORK.check({k: v for k, v in kwargs.items() if v is not None}, genotype.name))
+    layers = given.get("layers") or genotype.preset(family).layers
+    if layers < genotype.num_reductions + 1:
+        raise SettingError(f"{genotype.name}: layers (--layers) = {layers}: cannot hold {genotype.num_reductions} "
+                           f"reductions and a normal cell; give at least {genotype.num_reductions + 1}")
+    return given
+
+
 class DartsNetwork(nn.Module):
     """A network of stacked cells compiled from a Genotype.
 
@@ -158,6 +171,12 @@ class DartsNetwork(nn.Module):
     ):
         super().__init__()
         preset = genotype.preset(family)
+        given = check_network_arguments(genotype, family, num_classes=num_classes, in_chans=in_chans, layers=layers,
+                                        channels=channels, drop_path_rate=drop_path_rate, drop_rate=drop_rate,
+                                        stem_multiplier=stem_multiplier, auxiliary=auxiliary)
+        num_classes, in_chans, layers, channels = (given[k] for k in ("num_classes", "in_chans", "layers", "channels"))
+        drop_path_rate, drop_rate, stem_multiplier, auxiliary = (
+            given[k] for k in ("drop_path_rate", "drop_rate", "stem_multiplier", "auxiliary"))
         if op_set is not None and op_set != genotype.op_set:
             # e.g. DARTS+SSC: the DARTS V2 cell with every conv built as a SharpSepConv.
             genotype = dataclasses.replace(genotype, op_set=op_set)
@@ -179,9 +198,6 @@ class DartsNetwork(nn.Module):
         self.drop_path_rate = self.drop_path_prob
         stem_multiplier = stem_multiplier or preset.stem_multiplier
         use_aux = preset.auxiliary if auxiliary is None else auxiliary
-        if self.layers < genotype.num_reductions + 1:
-            raise ValueError(f"{genotype.name}: {self.layers} layers cannot hold "
-                             f"{genotype.num_reductions} reductions and a normal cell")
         ops = get_op_set(self.genotype.op_set)
         c = self.channels
         imagenet = family == "imagenet"

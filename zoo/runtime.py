@@ -1,14 +1,15 @@
-"""Where and how a run executes: the device, the distributed context, seeding and RNG state, and
-the one-line form of an exception. Search, training, evaluation and the benchmarks all use these,
+"""Where and how a run executes: the device, the distributed context, seeding and RNG state, the
+NaN/inf guard of losses and weights, and the one-line form of an exception. Search, training, evaluation and the benchmarks all use these,
 so "auto" means the same thing everywhere and a resumed run restores every generator it drew from.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
@@ -58,6 +59,27 @@ def distributed_context(device_kind: str = "cpu") -> DistContext:
         torch.cuda.set_device(local)
     dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
     return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local)
+
+
+# --------------------------------------------------------------------------- numerics
+def non_finite(values: Mapping[str, float], ctx: Optional[DistContext] = None,
+               device: Optional[torch.device] = None) -> Optional[str]:
+    """'NAME is nan' for the first NaN/inf among `values`, or None when all are finite. Under
+    torch.distributed (a collective: every rank calls it) all ranks learn that some rank saw one,
+    so they stop together; a rank whose own values were finite gets 'another rank saw a NaN/inf'."""
+    bad = next((f"{k} is {float(v)}" for k, v in values.items() if not math.isfinite(float(v))), None)
+    if ctx is not None and ctx.enabled:
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=device)
+        dist.all_reduce(flag)
+        if bad is None and flag.item() > 0:
+            return "another rank saw a NaN/inf"
+    return bad
+
+
+def non_finite_tensor(tensors: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The name of the first floating-point tensor that holds a NaN or an inf, or None."""
+    return next((k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())),
+                None)
 
 
 # --------------------------------------------------------------------------- device
