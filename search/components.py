@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequenc
 
 import torch
 
+from zoo.schedules import cosine_power_scheduler
+
 from .discretize import RULES
 from .pdarts import Stage, build_stage
 from .registry import Registry
@@ -41,20 +43,25 @@ class CellSpace:
 
     def space(self, cfg: "SearchRecipe") -> SearchSpace:
         return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, nodes=cfg.nodes,
-                           stages=cfg.stages, stretchable=cfg.stretchable)
+                           stages=cfg.stages, stretchable=cfg.stretchable,
+                           op_options={} if cfg.c_mid is None else {"c_mid": cfg.c_mid})
 
     def supernet(self, cfg: "SearchRecipe", space: SearchSpace, stage: Stage, num_classes: int,
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:
         return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
-                           in_chans=3, stem="cifar")
+                           in_chans=3, stem="cifar", weighting=cfg.weighting)
 
 
 SPACES: Registry[SpaceBuilder] = Registry("search space")
 SPACES.register("cell")(CellSpace())
 
-# name -> (weight optimizer, epochs of the stage, final lr) -> per-epoch scheduler
-Schedule = Callable[[torch.optim.Optimizer, int, float], torch.optim.lr_scheduler.LRScheduler]
+# name -> (weight optimizer, epochs of the stage, final lr, power p) -> per-epoch scheduler; p is the
+# recipe's lr_power, which only cosine power annealing reads.
+Schedule = Callable[[torch.optim.Optimizer, int, float, float], torch.optim.lr_scheduler.LRScheduler]
 SCHEDULES: Registry[Schedule] = Registry("learning-rate schedule")
 SCHEDULES.register("cosine")(
-    lambda optimizer, epochs, lr_min: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs,
-                                                                                  eta_min=lr_min))
+    lambda optimizer, epochs, lr_min, power=2.0: torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=epochs, eta_min=lr_min))
+# sharpDARTS eq. 2, the zoo's one implementation (zoo/schedules.py), shared with training.
+SCHEDULES.register("cosine_power")(
+    lambda optimizer, epochs, lr_min, power=2.0: cosine_power_scheduler(optimizer, epochs, lr_min, power))

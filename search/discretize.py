@@ -20,6 +20,8 @@ skip cap   (P-DARTS §3.2.2 / thesis §3.2.2) at most `max_skips` skip_connect i
            does) "derived again" includes the edge ranking, so the edge now competes with its next
            best op's weight and may lose its place to another edge; rerank=False only swaps the
            op on the same edge for its next best non-skip op.
+output_edges (stretchable-cells paper, Table 5) DARTS' alphas, but each state keeps its k = 2 strongest
+           output edges instead of each node its 2 strongest input edges.
 stretchable (stretchable-cells paper, Huang et al.) the topology is each source's argmax output-edge code; nodes that no live
            state feeds are removed; each kept edge takes its best non-`none` op.
 """
@@ -108,6 +110,10 @@ def group_weights(weights: EdgeWeights, group_of: Callable[[str], str]) -> list[
 
 RULES.register("standard")(lambda weights, ops: weights)
 RULES.register("grouping")(lambda weights, ops: group_weights(weights, ops.group))
+# Output-edge derivation (stretchable-cells paper, Table 5 'Output Edges' for DARTS): the weights
+# rank as the standard rule's, but every state keeps its k strongest OUTPUT edges (output_edge_cell).
+RULES.register("output_edges")(lambda weights, ops: weights)
+OUTPUT_EDGE_RULES = ("output_edges",)
 
 
 def cap_skips(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], k: int, max_skips: int,
@@ -141,7 +147,7 @@ def stretchable_cell(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]],
                      chosen: Mapping[int, Sequence[int]], nodes: int,
                      max_skips: Optional[int] = None, skip: str = SKIP,
                      fallback: Optional[Sequence[float]] = None) -> list[Node]:
-    """Seed 004: topology from the argmax output-edge codes, ops from the alphas (no `none`).
+    """Stretchable cells (Huang et al.): topology from the argmax output-edge codes, ops from the alphas (no `none`).
 
     With a skip cap the topology stays (it is the betas' choice); the weakest skips are swapped for
     their edge's next best op. `fallback`: per-edge merged probabilities, used only if no node at
@@ -175,6 +181,28 @@ def stretchable_cell(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]],
     return _prune_unfed(cell)
 
 
+def output_edge_choice(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], k: int = 2) -> dict[int, tuple[int, ...]]:
+    """{source state: the k targets its strongest output edges feed} (all of them when it has fewer);
+    an edge's strength is its strongest non-`none` op weight, ties keep the nearer target."""
+    by_source: dict[int, list[tuple[float, int]]] = {}
+    for e, (target, src) in enumerate(edge_list):
+        b = best_op(weights[e])
+        if b is not None:
+            by_source.setdefault(src, []).append((b[1], target))
+    out = {}
+    for src, ranked in sorted(by_source.items()):
+        ranked.sort(key=lambda r: -r[0])
+        out[src] = tuple(sorted(t for _, t in ranked[:k]))
+    return out
+
+
+def output_edge_cell(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], nodes: int, k: int = 2,
+                     max_skips: Optional[int] = None) -> list[Node]:
+    """DARTS alphas derived from the output side: each state keeps its k strongest output edges,
+    nodes left without input are removed, each kept edge takes its best non-`none` op."""
+    return stretchable_cell(weights, edge_list, output_edge_choice(weights, edge_list, k), nodes, max_skips)
+
+
 def _prune_unfed(cell: list[Node]) -> list[Node]:
     """Drop edges that read a node left without edges (possible only when an edge has nothing but
     `none` left, or a skip-cap had nothing to put in a skip's place)."""
@@ -205,6 +233,8 @@ def derive_cells(supernet: Any, rule: str = "standard", max_skips: Optional[int]
             chosen = supernet.topology.choose(supernet.betas[t])
             fallback = supernet.edge_scales(t).detach().cpu().tolist()
             cells[t] = stretchable_cell(w, edge_list, chosen, space.nodes, cap, fallback=fallback)
+        elif rule in OUTPUT_EDGE_RULES:
+            cells[t] = output_edge_cell(w, edge_list, space.nodes, space.max_inputs, cap)
         elif cap is not None:
             cells[t] = cap_skips(w, edge_list, space.max_inputs, cap, rerank=rerank)
         else:

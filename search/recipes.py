@@ -21,11 +21,12 @@ from typing import Any, Mapping, Optional
 
 from ..errors import ZooError, closest
 from ..genotype import DEFAULT_STAGES
-from ..ops import op_set_names
+from ..ops import SHARPSEPCONV_CANDIDATES, get_op_set, op_set_names
 from ..settings import MAX_CHANNELS, MAX_LAYERS, Domain, Setting
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .pdarts import Stage, stage_plan
-from .space import N3_STAGES
+from .space import ABLATIONS, N3_STAGES, TOPOLOGIES
+from .supernet import WEIGHTINGS
 
 # Fields that describe the recipe rather than configure the search (not recorded as settings).
 _DESCRIPTIVE = ("name", "source", "digits")
@@ -38,13 +39,16 @@ class SearchRecipe:
     strategy: str = "first_order"  # an entry of STRATEGIES
     space: str = "cell"             # an entry of SPACES
     lr_schedule: str = "cosine"     # an entry of SCHEDULES: the weights' learning rate per epoch
+    lr_power: float = 2.0           # p of cosine power annealing (lr_schedule "cosine_power"; sharpDARTS eq. 2)
     # --- search space
     op_set: str = "darts"
     candidates: Optional[tuple[str, ...]] = None  # None: the op set's paper candidates
     nodes: int = 4
     stages: tuple[str, ...] = DEFAULT_STAGES
     stretchable: bool = False
+    c_mid: Optional[int] = None  # op set option c_mid (sharp: the choke width); None: the op set's default
     # --- supernet
+    weighting: str = "scalar"  # how op outputs are mixed: "scalar" (DARTS) or "max_w" (sharpDARTS eq. 3)
     layers: int = 8
     channels: int = 16
     # --- schedule (per stage for staged recipes)
@@ -52,6 +56,8 @@ class SearchRecipe:
     batch_size: int = 64
     train_fraction: float = 0.5  # share of the train split that trains the weights; the rest the alphas
     subset: Optional[int] = None  # use only this many training images (None: all)
+    cutout: int = 0  # cutout square side in the search's training transform (0: none)
+    autoaugment: bool = False  # AutoAugment's CIFAR-10 policy in the search's training transform
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
@@ -70,9 +76,14 @@ class SearchRecipe:
     rule: str = "standard"
     max_skips: Optional[int] = None  # at most this many skip_connect in the normal cells
     # --- the network the searched cell is evaluated with (written as the genotype's preset)
-    eval_layers: int = 20
+    eval_layers: Optional[int] = 20  # None: the search depth (the last stage's cells)
     eval_channels: int = 36
     eval_drop_path: float = 0.2
+    # --- stretchable-cells variants and the thesis' op ablations
+    space_ablation: Optional[str] = None  # a thesis op-set ablation (search.space.ABLATIONS) as the candidates
+    topology: str = "output"              # stretchable only: output edges (eqs. 9-15) or input edges (eqs. 3-6)
+    out_edges: Optional[int] = None       # stretchable only: exactly k output edges per state (eq. 10)
+    eval_params_m: Optional[float] = None  # evaluation C: the one whose params (M) are nearest this budget
     # --- `--data digits`: a small CPU setting that keeps the recipe's method
     digits: Mapping[str, Any] = field(default_factory=dict)
 
@@ -187,6 +198,35 @@ RECIPES: dict[str, SearchRecipe] = {
 }
 
 
+# sharpDARTS (Hundt, Jain, Hager, arXiv:1903.09900). The paper gives the search's epochs (60, sec. 4.1)
+# and its first-order update (sec. 4.2, item 2); the authors' README gives the search command (batch 48,
+# 8 cells, 4 nodes, C 16, --cutout --autoaugment, --weighting_algorithm scalar | max_w, --primitives);
+# their train_search.py sets the weights' schedule: cosine power annealing, p 2, lr 0.025 to 1e-4.
+_SHARP_SOURCE = ("SGD 0.025 to 1e-4 by cosine power annealing p = 2 (eq. 2; the authors' 5 warm-up epochs of "
+                 "the schedule are not reproduced), momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, "
+                 "half/half split, first order (sec. 4.2), 60 epochs (sec. 4.1; the authors' README command "
+                 "runs 120: --epochs 120), batch 48, cutout 16 and AutoAugment in the search's training "
+                 "transform, 8 cells, C 16, 4 nodes (the authors' README search command); scalar weighting, "
+                 "Max-W (eq. 3, sec. 4.3) with --weighting max_w")
+_SHARP = dict(strategy="first_order", op_set="sharp", c_mid=32, lr_schedule="cosine_power", lr_power=2.0,
+              w_lr=0.025, w_lr_min=1e-4, epochs=60, batch_size=48, cutout=16, autoaugment=True,
+              weighting="scalar", eval_drop_path=0.2, digits=_DIGITS_SINGLE)
+RECIPES["sharpdarts"] = SearchRecipe(
+    name="sharpdarts",
+    source=("sharpDARTS (Hundt, Jain, Hager, 'sharpDARTS: Faster and More Accurate Differentiable Architecture "
+            "Search', arXiv:1903.09900): the sharpDARTS search space (Table 1; the 9 ops of the authors' "
+            "released PRIMITIVES list: none, max_pool_3x3, skip_connect, sep_conv_3x3, dil_conv_3x3, "
+            "flood_conv_3x3, dil_flood_conv_3x3, choke_conv_3x3, dil_choke_conv_3x3; every conv a "
+            "SharpSepConv, choke c_mid 32); " + _SHARP_SOURCE),
+    **_SHARP)
+RECIPES["sharpsepconv_darts"] = SearchRecipe(
+    name="sharpsepconv_darts", candidates=SHARPSEPCONV_CANDIDATES,
+    source=("SharpSepConvDARTS (Hundt, Jain, Hager, arXiv:1903.09900, sec. 4.2 item 2, Table 2): the 8 DARTS "
+            "primitives (the authors' DARTS_PRIMITIVES) with every conv a SharpSepConv (op set sharp); "
+            + _SHARP_SOURCE),
+    **_SHARP)
+
+
 def recipe_names() -> tuple[str, ...]:
     return tuple(RECIPES)
 
@@ -207,11 +247,16 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("strategy", str, "update rule", choices=_registry(STRATEGIES)),
     Setting("space", str, "search space", choices=_registry(SPACES)),
     Setting("lr_schedule", str, "weights' learning-rate schedule", choices=_registry(SCHEDULES)),
+    Setting("lr_power", float, "p of cosine power annealing (--lr-schedule cosine_power; 1: cosine)", low=0,
+            high=1000, low_open=True),
     Setting("op_set", str, "op set the candidates come from", choices=op_set_names),
     Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
     Setting("nodes", int, "intermediate nodes per cell", low=1, high=16),
     Setting("stages", str, "cell type of each block", many=True),
     Setting("stretchable", bool, "learn the cell topology (stretchable cells)"),
+    Setting("c_mid", int, "op set option c_mid, the choke width of op set sharp (default: the op set's)",
+            low=1, high=MAX_CHANNELS, optional=True),
+    Setting("weighting", str, "op weighting: scalar (DARTS) or max_w (sharpDARTS Max-W)", choices=WEIGHTINGS),
     Setting("layers", int, "supernet cells, two of them reductions (single-stage recipes)", low=3, high=MAX_LAYERS),
     Setting("channels", int, "supernet initial channels C (FactorizedReduce halves them)", low=2,
             high=MAX_CHANNELS, even=True),
@@ -220,6 +265,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("train_fraction", float, "share of the train split for the weights (rest: alphas)", low=0, high=1,
             low_open=True, high_open=True),
     Setting("subset", int, "use only this many training images", low=2, high=10 ** 9, optional=True),
+    Setting("cutout", int, "cutout square side in the training transform (0: none)", low=0, high=1024),
+    Setting("autoaugment", bool, "AutoAugment (CIFAR-10 policy) in the training transform"),
     Setting("w_lr", float, "weights' SGD learning rate", low=0, high=10, low_open=True),
     Setting("w_lr_min", float, "weights' final learning rate", low=0, high=10),
     Setting("w_momentum", float, "weights' SGD momentum", low=0, high=1, high_open=True),
@@ -237,9 +284,16 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("warmup_epochs", int, "epochs per stage without alpha updates", low=0, high=100_000),
     Setting("rule", str, "discretization rule", choices=_registry(RULES)),
     Setting("max_skips", int, "at most this many skip_connect in the normal cells", low=0, high=64, optional=True),
-    Setting("eval_layers", int, "cells of the evaluation network written as the preset", low=1, high=MAX_LAYERS),
+    Setting("eval_layers", int, "cells of the evaluation network written as the preset (none: the search depth)",
+            low=1, high=MAX_LAYERS, optional=True),
     Setting("eval_channels", int, "channels of the evaluation network", low=1, high=MAX_CHANNELS),
     Setting("eval_drop_path", float, "drop path of the evaluation network", low=0, high=1, high_open=True),
+    Setting("space_ablation", str, "thesis op-set ablation used as the candidates", optional=True,
+            choices=lambda: tuple(ABLATIONS)),
+    Setting("topology", str, "stretchable topology variables: output or input edges", choices=lambda: TOPOLOGIES),
+    Setting("out_edges", int, "stretchable: exactly this many output edges per state", low=1, high=64, optional=True),
+    Setting("eval_params_m", float, "evaluation C: params (M) the preset's channels come nearest to", low=0,
+            high=1e4, low_open=True, optional=True),
 ), relations=(
     lambda r: next((f"{key} has {len(r[key])} entries but stage_layers has {len(r['stage_layers'])}; give one "
                     "per stage" for key in ("stage_ops", "stage_dropout")
@@ -252,6 +306,13 @@ SEARCH_SETTINGS = Domain("search recipe", (
                if r["w_lr_min"] > r["w_lr"] else None),
     lambda r: (f"a_betas needs two values, e.g. 0.5,0.999, got {len(r['a_betas'])}"
                if len(r["a_betas"]) != 2 else None),
+    lambda r: ("give either candidates or space_ablation, not both"
+               if r["candidates"] is not None and r["space_ablation"] is not None else None),
+    lambda r: ("out_edges fixes output edges; the input-edge topology always picks two input edges"
+               if r["out_edges"] is not None and r["topology"] == "input" else None),
+    lambda r: (f"c_mid {r['c_mid']} is an option of op sets with a choke width (e.g. sharp); op set "
+               f"{r['op_set']} has none" if r["c_mid"] is not None
+               and "c_mid" not in get_op_set(r["op_set"]).options else None),
 ))
 OVERRIDABLE = SEARCH_SETTINGS.names
 assert set(OVERRIDABLE) == {f.name for f in dataclasses.fields(SearchRecipe)} - set(_DESCRIPTIVE)
@@ -279,9 +340,63 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
     if "epochs" in overrides and "warmup_epochs" not in overrides and base.warmup_epochs:
         share = base.warmup_epochs / base.epochs
         out = dataclasses.replace(out, warmup_epochs=min(out.epochs - 1, int(round(out.epochs * share))))
+    if out.space_ablation and out.stage_ops and "stage_ops" not in overrides:
+        out = dataclasses.replace(out, stage_ops=rescaled_stage_ops(out))
     _check(out)
     return out
 
 
 def _check(r: SearchRecipe) -> None:
     SEARCH_SETTINGS.check_relations({name: getattr(r, name) for name in OVERRIDABLE}, f"search recipe {r.name}")
+
+
+def rescaled_stage_ops(r: SearchRecipe) -> tuple[int, ...]:
+    """The recipe's ops per stage for its op-set ablation's smaller (or larger) set: the first stage
+    searches every candidate and later stages keep P-DARTS' drops (8 -> 5 -> 3 drops 3, then 2 more),
+    as `pdarts.plan_for_space` scales them; at least one op is kept."""
+    from .space import ablation_space
+    n = len(ablation_space(r.space_ablation, stretchable=r.stretchable).candidates)
+    first = r.stage_ops[0]
+    return tuple(max(1, n - (first - k)) for k in r.stage_ops)
+
+
+def eval_channels_for_budget(genotype: Any, layers: int, target_params: float, num_classes: int = 10,
+                             low: int = 2, high: int = MAX_CHANNELS) -> int:
+    """The initial channel count C whose CIFAR network of `layers` cells has the parameter count
+    (zoo.counting.count_params, auxiliary head excluded) nearest `target_params`; the lower C wins
+    a tie. Params grow with C, so a bisection finds the crossing and its two neighbours compete."""
+    from zoo.counting import count_params
+    from zoo.network import DartsNetwork
+
+    cache: dict[int, int] = {}
+
+    def params(c: int) -> int:
+        if c not in cache:
+            net = DartsNetwork(genotype, "cifar", num_classes=num_classes, layers=layers, channels=c,
+                               auxiliary=False, drop_path_rate=0.0)
+            cache[c] = count_params(net)
+        return cache[c]
+
+    lo, hi = low, high
+    while lo < hi:  # the smallest C whose params reach the target
+        mid = (lo + hi) // 2
+        if params(mid) < target_params:
+            lo = mid + 1
+        else:
+            hi = mid
+    best = min((c for c in (lo - 1, lo) if low <= c <= high),
+               key=lambda c: (abs(params(c) - target_params), c))
+    return best
+
+
+def eval_network(cfg: SearchRecipe, genotype: Any) -> tuple[int, int]:
+    """(layers, channels) of the evaluation preset written with a searched genotype: `eval_layers`,
+    or the search depth when it is None (stretchable cells are evaluated at their search depth);
+    `eval_channels`, or the C nearest `eval_params_m` million params for this genotype."""
+    layers = cfg.eval_layers
+    if layers is None:
+        layers = (genotype.search or {}).get("layers") or cfg.stage_plan()[-1].layers
+    channels = cfg.eval_channels
+    if cfg.eval_params_m is not None:
+        channels = eval_channels_for_budget(genotype, layers, cfg.eval_params_m * 1e6)
+    return int(layers), int(channels)

@@ -1,7 +1,7 @@
 """Named components a search recipe chooses from: a small registry per slot.
 
     STRATEGIES.register("my_method")(MyStrategy)        # or as a class decorator
-    SCHEDULES.get("cosine")(optimizer, epochs, lr_min)
+    SCHEDULES.get("cosine")(optimizer, epochs, lr_min, power)
 
 A search method is a composition of entries (strategy, space, discretization rule, weight LR
 schedule); adding one is a new module plus a `register` call, never an edit of the run loop

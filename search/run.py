@@ -180,8 +180,8 @@ class SearchRun:
             return opts.dataset
 
         def load(fetch: bool):
-            return load_dataset(opts.data, "train", opts.data_dir, transform=build_transform(opts.data, train=True),
-                                download=fetch)
+            return load_dataset(opts.data, "train", opts.data_dir, transform=build_transform(
+                opts.data, train=True, cutout=self.cfg.cutout, autoaugment=self.cfg.autoaugment), download=fetch)
 
         if not (self.ctx.enabled and opts.download):
             return load(opts.download)
@@ -249,7 +249,7 @@ class SearchRun:
                                 weight_decay=cfg.w_wd)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
-        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min)
+        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min, cfg.lr_power)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
                                  **dict(cfg.strategy_kwargs))

@@ -20,6 +20,7 @@ from zoo.genotype import DEFAULT_STAGES, NUM_CELL_INPUTS
 from zoo.ops import DARTS_CANDIDATES, get_op_set, op_set_names
 
 WHERE = "search space"
+TOPOLOGIES = ("output", "input")  # how a stretchable space models the topology
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class SearchSpace:
     op_options  op set options (sharp: c_mid); copied into the derived genotype
     out_edges   stretchable only: None = any non-empty set of output edges (stretchable cells);
                 k = exactly k output edges per node (the stretchable-cells paper's fixed-topology 'DARTS w/o SC')
+    topology    stretchable only: "output" (output edges, eqs. 9-15) or "input" (two input edges per
+                node chosen by pair variables, eqs. 3-6; the paper's Table 5 'Input Edges' column)
     """
 
     op_set: str = "darts"
@@ -49,6 +52,7 @@ class SearchSpace:
     exclude: tuple[str, ...] = ()
     op_options: Mapping[str, Any] = field(default_factory=dict)
     out_edges: Optional[int] = None
+    topology: str = "output"
 
     def __post_init__(self) -> None:
         # Normalize sequences so that spaces compare equal and hash however they were written.
@@ -82,6 +86,8 @@ class SearchSpace:
             raise ZooError(f"{WHERE}: max_inputs: expected a positive whole number, got {self.max_inputs!r}")
         if self.out_edges is not None and (not isinstance(self.out_edges, int) or self.out_edges < 1):
             raise ZooError(f"{WHERE}: out_edges: expected None or a positive whole number, got {self.out_edges!r}")
+        if self.topology not in TOPOLOGIES:
+            raise ZooError(f"{WHERE}: topology: expected one of {list(TOPOLOGIES)}, got {self.topology!r}")
         self._check_stages()
         for key in self.op_options:
             if key not in ops.options:
@@ -175,6 +181,7 @@ class SearchSpace:
             "exclude": list(self.exclude),
             "op_options": dict(self.op_options),
             "out_edges": self.out_edges,
+            "topology": self.topology,
         }
 
     @classmethod

@@ -29,6 +29,7 @@ Choices the paper leaves open, and what we do:
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Optional, Sequence
 
@@ -136,6 +137,74 @@ class OutputEdgeTopology(nn.Module):
         return out
 
 
+class InputEdgeTopology(nn.Module):
+    """The input-edge reading of a fixed topology (the stretchable-cells paper, eqs. 3-6): every
+    intermediate node j picks one PAIR of the states before it, tau_j = all pairs (eq. 3), with
+    p_j = softmax(beta_j) over the pairs (eq. 5). Merging the pair probabilities per edge gives
+    eq. 6's s(i, j) = sum of p_j over the pairs that contain i; as eq. 6 writes it there is no
+    rescaling (s sums to 2 over a node's inputs). The first node has a single pair, so s = 1.
+
+    The interface is OutputEdgeTopology's: `sources` here are the nodes (the owners of a beta
+    segment), `codes[j]` the pairs of states they read, `choose` the argmax pair of every node,
+    returned as {source state: targets it feeds} so that discretization reads it as the output
+    variant's. Every choice is a valid cell (each node reads two states), so the regularizer of
+    eq. 14 is 0."""
+
+    def __init__(self, nodes: int):
+        super().__init__()
+        self.nodes = nodes
+        self.out_edges = None
+        self.edge_list = [(NUM_CELL_INPUTS + j, s) for j in range(nodes) for s in range(NUM_CELL_INPUTS + j)]
+        self.sources: list[int] = []
+        self.codes: dict[int, tuple[tuple[int, ...], ...]] = {}
+        self.segments: dict[int, tuple[int, int]] = {}
+        start = 0
+        for j in range(NUM_CELL_INPUTS, NUM_CELL_INPUTS + nodes):
+            preds = j
+            pairs = tuple(itertools.combinations(range(preds), 2))
+            self.sources.append(j)
+            self.codes[j] = pairs
+            self.segments[j] = (start, start + len(pairs))
+            start += len(pairs)
+            # member[pair, i] = 1 if the pair contains input state i; a node's edges are contiguous in
+            # the supernet's edge order, so the nodes' vectors concatenate to it.
+            member = torch.tensor([[1.0 if i in pair else 0.0 for i in range(preds)] for pair in pairs])
+            self.register_buffer(f"member_{j}", member, persistent=False)
+        self.num_betas = start
+
+    def init_betas(self, scale: float = 1e-3, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        return scale * torch.randn(self.num_betas, generator=generator)
+
+    def code_probs(self, betas: torch.Tensor) -> dict[int, torch.Tensor]:
+        """p_j over the pairs of every node (eq. 5)."""
+        return {j: torch.softmax(betas[a:b], dim=0) for j, (a, b) in self.segments.items()}
+
+    def merged(self, betas: torch.Tensor) -> torch.Tensor:
+        """s(i, j) for every edge, in the supernet's edge order (eq. 6)."""
+        return torch.cat([p @ getattr(self, f"member_{j}").to(p.dtype) for j, p in self.code_probs(betas).items()])
+
+    def regularizer(self, betas: torch.Tensor) -> torch.Tensor:
+        return betas.sum() * 0.0
+
+    def choose(self, betas: torch.Tensor) -> dict[int, tuple[int, ...]]:
+        """The argmax pair of every node, as {source state: the nodes it feeds}."""
+        feeds: dict[int, list[int]] = {s: [] for s in range(NUM_CELL_INPUTS + self.nodes - 1)}
+        for j, p in self.code_probs(betas.detach()).items():
+            for s in self.codes[j][int(torch.argmax(p))]:
+                feeds[s].append(j)
+        return {s: tuple(t) for s, t in feeds.items()}
+
+
+def make_topology(nodes: int, kind: str = "output", out_edges: Optional[int] = None) -> nn.Module:
+    """The topology variables of a stretchable space: "output" (eqs. 9-15, `out_edges` k fixes k
+    output edges per state, eq. 10) or "input" (two input edges per node, eqs. 3-6)."""
+    if kind == "input":
+        return InputEdgeTopology(nodes)
+    if kind == "output":
+        return OutputEdgeTopology(nodes, out_edges=out_edges)
+    raise ValueError(f"unknown topology {kind!r} (output or input)")
+
+
 def live_edges(chosen: dict[int, Sequence[int]], nodes: int) -> list[tuple[int, int]]:
     """(target, source) edges of a topology, without the nodes that receive no input.
 
@@ -157,4 +226,4 @@ def num_codes(m: int, out_edges: Optional[int] = None, include_empty: bool = Fal
     return 2 ** m - (0 if include_empty else 1)
 
 
-__all__ = ["OutputEdgeTopology", "live_edges", "num_codes"]
+__all__ = ["InputEdgeTopology", "OutputEdgeTopology", "live_edges", "make_topology", "num_codes"]

@@ -23,7 +23,7 @@ from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
 from .discretize import derive_genotype
 from .space import SearchSpace
-from .stretchable import OutputEdgeTopology
+from .stretchable import OutputEdgeTopology, make_topology
 
 WEIGHTINGS = ("scalar", "max_w")
 STEMS = ("cifar", "imagenet")
@@ -166,7 +166,7 @@ class Supernet(nn.Module):
         self.betas = nn.ParameterDict()
         self.topology: Optional[OutputEdgeTopology] = None
         if space.stretchable:
-            self.topology = OutputEdgeTopology(space.nodes, out_edges=space.out_edges)
+            self.topology = make_topology(space.nodes, space.topology, out_edges=space.out_edges)
             for t in space.cell_types:
                 self.betas[t] = nn.Parameter(self.topology.init_betas(alpha_init))
         self.set_skip_dropout(skip_dropout)

@@ -155,7 +155,7 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     assert err.count("\n") == 0 and "unknown op 'sep_conv_9x9'" in err and "Traceback" not in err
     assert main(["show", "pdarts_4c"]) == 2
     err = capsys.readouterr().err
-    assert "is not a zoo model: did you mean" in err and "'pdarts_3b'" in err
+    assert "is not a zoo model or a genotype file: did you mean" in err and "'pdarts_3b'" in err
 
 
 def test_any_number_of_edges_and_nodes():

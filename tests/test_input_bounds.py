@@ -260,10 +260,31 @@ def test_messages_stay_one_short_line():
         zoo.genotype_from_dict(doc)
     assert "unknown field" in one_line(e)
     doc = yaml.safe_load(PDARTS_3B)
-    doc["cells"]["normal"]["nodes"][1][0][1] = 10 ** 5000  # str() of it raises in Python >= 3.11
+    doc["cells"]["normal"]["nodes"][1][0][1] = 10 ** 40
+    with pytest.raises(GenotypeError) as e:
+        zoo.genotype_from_dict(doc)
+    assert "cannot read state" not in one_line(e) and "nodes[1][0][1]: 133-bit whole number" in one_line(e)
+    doc["cells"]["normal"]["nodes"][1][0][1] = 2 ** 62
     with pytest.raises(GenotypeError) as e:
         zoo.genotype_from_dict(doc)
     assert "cannot read state" in one_line(e)
+
+
+def test_numbers_beyond_64_bits_are_refused_anywhere():
+    """Python cannot even print an int of 4300+ digits (a Genotype's repr would raise)."""
+    doc = yaml.safe_load(PDARTS_3B)
+    doc["search"] = {"seeds": [1, 10 ** 5000]}
+    with pytest.raises(GenotypeError) as e:
+        zoo.genotype_from_dict(doc)
+    assert "search.seeds[1]" in one_line(e)
+
+
+def test_op_that_cannot_be_shaped_is_one_line(no_build):
+    doc = yaml.safe_load((zoo.genotype_dir() / "sharpdarts.yaml").read_text())
+    doc["op_options"] = {"c_mid": 2 ** 62}
+    with pytest.raises(ZooError) as e:
+        zoo.create_model(zoo.genotype_from_dict(doc), layers=3, channels=4)
+    assert "cannot be built" in one_line(e)
 
 
 # --------------------------------------------------------------------------- show --draw

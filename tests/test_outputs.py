@@ -271,3 +271,15 @@ def test_eval_refuses_weights_with_nan(tmp_path, capsys):
     assert code == 2 and captured.err.count("\n") == 1 and captured.out == ""
     assert captured.err.startswith(f"darts-zoo: error: {path}: the weights hold NaN or inf values (first in {name})")
     assert read_weights(path)[1]["model_args"] == args
+
+
+def test_resuming_after_the_last_checkpoint_rewrites_the_records_a_kill_may_have_cut(tmp_path):
+    out = tmp_path / "run"
+    train("pdarts_3b", "digits", epochs=1, out=out, **TINY)
+    log = (out / "log.jsonl").read_text()
+    for name in ("log.jsonl", "curves.png", "model.safetensors"):
+        (out / name).unlink()
+    (out / "log.jsonl.tmp").write_text("half a line")  # as a SIGKILL inside the write leaves it
+    m = train("pdarts_3b", "digits", epochs=1, out=out, resume=True, **TINY)
+    assert m["status"] == "complete" and (out / "log.jsonl").read_text() == log
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES + ("checkpoints",))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -36,6 +37,7 @@ import torch
 from .errors import ZooError
 from .genotype import MAX_LAYERS, NUM_CELL_INPUTS, Genotype
 from .ops import get_op_set
+from .runtime import first_line
 
 # Ops (edges) in a whole network; building costs about a millisecond per op (pdarts_3b at 256
 # layers has 1,536, darts_v2 3,584).
@@ -112,10 +114,18 @@ def _op(ops: Any, name: str, channels: int, stride: int, options: dict[str, Any]
     except ZooError:
         raise
     except Exception as e:  # noqa: BLE001 - a builder that cannot even shape its layers cannot be built
-        shown = ", ".join(f"{k}={v!r}"[:40] for k, v in options.items())
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in options.items())
         raise ZooError(f"{where}: op {name!r} cannot be built at {channels} channels"
-                       f"{' with ' + shown if shown else ''} ({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); "
+                       f"{' with ' + shown if shown else ''} ({type(e).__name__}: {first_line(e, 120)}); "
                        "check the op options and the network's channels") from None
+
+
+def _short(value: Any) -> str:
+    try:
+        text = reprlib.repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int beyond Python's digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def estimate_network(genotype: Genotype, family: str = "cifar", **kwargs: Any) -> Optional[Estimate]:

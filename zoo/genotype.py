@@ -52,6 +52,7 @@ MAX_STAGES = 63               # odd: normal, reduce, ..., normal (31 reductions)
 MAX_NAME_LENGTH = 128         # names, op names, op set names, op option names
 MAX_TITLE_LENGTH = 1000
 MAX_LAYERS = 256              # presets' layers; also zoo.budget's cell bound (= zoo.settings' layers bound)
+MAX_WHOLE_NUMBER = 2 ** 63 - 1  # any integer anywhere in a genotype
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,16 @@ def check_structure(data: Any, where: str) -> None:
     """Python data (a Hub config, a dict built in code) within the file limits: nested at most
     MAX_YAML_DEPTH levels, at most MAX_YAML_VALUES values, no container holding itself. Walks
     iteratively and stops at the first bound, so a cyclic or exponential structure costs nothing."""
-    stack = [(data, 1)]
+    stack: list[tuple[Any, int, tuple]] = [(data, 1, ())]
     count = 0
     while stack:
-        value, depth = stack.pop()
+        value, depth, path = stack.pop()
         count += 1
+        if isinstance(value, int) and not -MAX_WHOLE_NUMBER <= value <= MAX_WHOLE_NUMBER:
+            # Nothing in a genotype counts that far, and Python cannot even print an int of 4300+ digits.
+            field = "".join(f"[{k}]" if isinstance(k, int) else f".{_key(k)}" for k in path).lstrip(".")
+            raise GenotypeError(where, field, f"{value.bit_length()}-bit whole number, beyond 64 bits",
+                                "use a number below 2**63")
         if count > MAX_YAML_VALUES:
             raise GenotypeError(where, "", f"holds more than {MAX_YAML_VALUES} values",
                                 "a genotype has a few hundred; remove the bulk")
@@ -227,15 +233,17 @@ def check_structure(data: Any, where: str) -> None:
             raise GenotypeError(where, "", f"is nested deeper than {MAX_YAML_DEPTH} levels (or contains itself)",
                                 "a genotype nests about 7 levels; flatten the structure")
         if isinstance(value, Mapping):
-            children = [x for kv in value.items() for x in kv]
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            children = list(value)
+            children = [(x, k) for k, v in value.items() for x in (k, v)]
+        elif isinstance(value, (list, tuple)):
+            children = [(x, i) for i, x in enumerate(value)]
+        elif isinstance(value, (set, frozenset)):
+            children = [(x, "<set>") for x in value]
         else:
             continue
         if count + len(children) > MAX_YAML_VALUES:
             raise GenotypeError(where, "", f"holds more than {MAX_YAML_VALUES} values",
                                 "a genotype has a few hundred; remove the bulk")
-        stack.extend((child, depth + 1) for child in children)
+        stack.extend((child, depth + 1, path + (key,)) for child, key in children)
 
 
 class _Parser:

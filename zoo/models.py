@@ -45,7 +45,8 @@ def zoo_genotype(name: str) -> Genotype:
     """The genotype of a zoo model by name (with or without the `_imagenet` suffix)."""
     base = name[: -len("_imagenet")] if name.endswith("_imagenet") else name
     if base not in ZOO_NAMES:
-        raise ZooError(f"{name!r} is not a zoo model: {closest(base, ZOO_NAMES)} "
+        shown = repr(name) if len(name) <= 80 else repr(name[:60] + "...")
+        raise ZooError(f"{shown} is not a zoo model or a genotype file: {closest(base[:200], ZOO_NAMES)} "
                        "(`darts-zoo list` shows them all)")
     return load_genotype(genotype_dir() / f"{base}.yaml")
 
@@ -57,9 +58,16 @@ def resolve_genotype(genotype: GenotypeLike) -> Genotype:
     if isinstance(genotype, Mapping):
         return genotype_from_dict(dict(genotype), where="<genotype mapping>")
     text = str(genotype)
-    if text.endswith((".yaml", ".yml")) or Path(text).exists():
+    if text.endswith((".yaml", ".yml")) or _is_file(text):
         return load_genotype(text)
     return zoo_genotype(text)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL byte: not a file
+        return False
 
 
 def _pretrained_cfg(name: str, family: str, g: Genotype) -> dict[str, Any]:

@@ -229,9 +229,14 @@ def _conv_7x1_1x7(c: int, s: int, a: bool, **_: Any) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- sharpDARTS
-SHARP_CANDIDATES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-                    "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "flood_conv_3x3",
-                    "dil_flood_conv_3x3", "choke_conv_3x3", "dil_choke_conv_3x3")
+# The search candidates as the authors released them (ahundt/sharpDARTS, cnn/genotypes.py at the
+# commit that adds the SHARP_DARTS genotype): `PRIMITIVES`, the 9 ops of the sharpDARTS search (its
+# logged alphas have 9 columns; Table 1 of arXiv:1903.09900 also lists AvgPool3x3, which that list
+# leaves commented out), and `DARTS_PRIMITIVES`, the 8 DARTS ops, which built as SharpSepConvs are the
+# SharpSepConvDARTS search (sec. 4.2, item 2). Both are searched with op set `sharp`.
+SHARP_CANDIDATES = ("none", "max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3",
+                    "flood_conv_3x3", "dil_flood_conv_3x3", "choke_conv_3x3", "dil_choke_conv_3x3")
+SHARPSEPCONV_CANDIDATES = DARTS_CANDIDATES
 
 register_op_set("sharp", options={"c_mid": 32}, candidates=SHARP_CANDIDATES,
                 description="sharpDARTS (Hundt et al. 2019): every conv a SharpSepConv; "
