@@ -5,7 +5,7 @@
     model = zoo.create_model("path/to/cell.yaml")        # or any genotype file of your own
 """
 
-from .errors import CheckpointError, DataError, GenotypeError, HubError, ZooError
+from .errors import CheckpointError, DataError, GenotypeError, HubError, OutputError, ZooError
 from .genotype import (Edge, CellType, Genotype, Preset, dump_genotype, genotype_from_dict,
                        load_genotype, make_genotype, save_genotype)
 from .network import DartsNetwork
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CellType", "CheckpointError", "DartsNetwork", "DataError", "Edge", "Genotype", "GenotypeError",
-    "HubError", "Preset", "ZOO_NAMES", "ZooError", "create_model", "dump_genotype", "genotype_dir",
+    "HubError", "OutputError", "Preset", "ZOO_NAMES", "ZooError", "create_model", "dump_genotype", "genotype_dir",
     "genotype_from_dict", "get_op_set", "load_genotype", "make_genotype", "op_set_names",
     "register_op", "register_op_set", "resolve_genotype", "save_genotype", "zoo_genotype",
 ]
