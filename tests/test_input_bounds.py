@@ -304,3 +304,24 @@ def test_draw_errors_are_zoo_errors(tmp_path):
     target.write_text("x")
     with pytest.raises(ZooError):
         zoo.draw.draw_genotype(zoo.zoo_genotype("pdarts_3b"), target)
+
+
+def test_a_local_dir_with_a_damaged_config_is_one_line_naming_the_file(tmp_path):
+    from zoo.errors import HubError
+
+    (tmp_path / "config.json").write_text("{ not json")
+    with pytest.raises(HubError) as e:
+        zoo.create_model(f"local-dir:{tmp_path}")
+    assert str(e.value).startswith(f"{tmp_path / 'config.json'}: not valid JSON") and "\n" not in str(e.value)
+    with pytest.raises(HubError, match="no such file"):
+        zoo.create_model(f"local-dir:{tmp_path / 'missing'}")
+
+
+def test_stages_without_a_reduction_make_no_network():
+    from zoo.genotype import genotype_from_dict
+
+    data = {"name": "x", "stages": ["normal"], "cells": {
+        "normal": {"reduction": False, "nodes": [[["sep_conv_3x3", 0], ["skip_connect", 1]]]},
+        "reduce": {"reduction": True, "nodes": [[["max_pool_3x3", 0], ["max_pool_3x3", 1]]]}}}
+    with pytest.raises(zoo.GenotypeError, match="at least one reduction"):
+        genotype_from_dict(data)

@@ -443,9 +443,10 @@ class _Parser:
             if s not in cells:
                 raise self.fail(f"stages[{k}]", f"cell type {_show(s)} is not defined under cells",
                                 closest(_key(s), cells))
-        if len(raw) % 2 == 0:
+        if len(raw) % 2 == 0 or len(raw) < 3:
             raise self.fail("stages", f"{len(raw)} entries",
-                            "alternate normal and reduction cell types, starting and ending with a normal one")
+                            "alternate normal and reduction cell types, starting and ending with a normal one, "
+                            "with at least one reduction (the auxiliary head sits after the last)")
         for k, s in enumerate(raw):
             want_reduction = k % 2 == 1
             if cells[s].reduction != want_reduction:

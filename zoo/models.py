@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Any, Mapping, Union
@@ -19,9 +20,10 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from .budget import check_network
-from .errors import GenotypeError, ZooError, closest
+from .errors import GenotypeError, HubError, ZooError, closest
 from .genotype import Genotype, genotype_from_dict, load_genotype
 from .network import CIFAR_MEAN, CIFAR_STD, DartsNetwork
+from .runtime import first_line
 
 # The zoo, in the order the README's table lists it: the thesis and papers' cells, then baselines.
 ZOO_NAMES = (
@@ -135,6 +137,10 @@ def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool
     and timm's (num_classes, in_chans, global_pool, features_only, ...).
     """
     name = str(genotype)
+    if isinstance(genotype, str) and name.startswith(("local-dir:", "hf-hub:")):
+        if name.startswith("local-dir:"):
+            _check_local_dir(Path(name[len("local-dir:"):]).expanduser())
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
     if isinstance(genotype, str) and name.endswith("_imagenet") and name[:-9] in ZOO_NAMES:
         name, family = name[:-9], "imagenet"
     if isinstance(genotype, str) and name in ZOO_NAMES:
@@ -143,6 +149,21 @@ def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool
     g = resolve_genotype(genotype)
     entry = "darts_genotype" if family == "cifar" else "darts_genotype_imagenet"
     return timm.create_model(entry, pretrained=pretrained, genotype=g, **kwargs)
+
+
+def _check_local_dir(folder: Path) -> None:
+    """timm reads a local-dir's config.json itself, with a bare traceback for a damaged one; check
+    it first so that the problem is one line naming the file."""
+    config = folder / "config.json"
+    fix = "point at a folder written by zoo.hub.save_pretrained (model.safetensors, config.json)"
+    if not config.is_file():
+        raise HubError(f"{config}: no such file; {fix}")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HubError(f"{config}: not valid JSON ({first_line(e, 120)}); {fix}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("architecture"), str):
+        raise HubError(f"{config}: has no `architecture` name; {fix}")
 
 
 # --------------------------------------------------------------------------- timm registration
