@@ -476,7 +476,9 @@ class Trainer:
             self.log(f"note: checkpoint from {len(rngs)} processes, resuming on {d.world_size}: "
                      "random streams restart (training continues, not bit-exactly)")
             seed_everything(self.seed * 7919 + state["epoch"] * 101 + d.rank)
-        if d.is_main:
+        if d.is_main and state["epoch"] >= self.recipe.epochs:
+            self.log(f"{self.run_dir}: all {self.recipe.epochs} epochs are done; rewriting the final files only")
+        elif d.is_main:
             self.log(f"resuming {self.run_dir} at epoch {state['epoch'] + 1}/{self.recipe.epochs}")
         return list(state["history"]), int(state["epoch"]), float(state.get("wall_s", 0.0))
 

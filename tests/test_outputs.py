@@ -280,6 +280,9 @@ def test_resuming_after_the_last_checkpoint_rewrites_the_records_a_kill_may_have
     for name in ("log.jsonl", "curves.png", "model.safetensors"):
         (out / name).unlink()
     (out / "log.jsonl.tmp").write_text("half a line")  # as a SIGKILL inside the write leaves it
-    m = train("pdarts_3b", "digits", epochs=1, out=out, resume=True, **TINY)
+    lines = []
+    m = train("pdarts_3b", "digits", epochs=1, out=out, resume=True, **{**TINY, "log": lines.append})
     assert m["status"] == "complete" and (out / "log.jsonl").read_text() == log
+    assert any("all 1 epochs are done" in line for line in lines)
+    assert not any("at epoch 2/1" in line for line in lines)
     assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES + ("checkpoints",))
