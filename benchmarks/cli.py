@@ -12,6 +12,7 @@ import torch
 
 from zoo.atomic import atomic_write_json
 from zoo.data import ALIASES, DATASETS
+from zoo.ops import op_set_names
 from zoo.runtime import DEVICE_HELP
 from zoo.settings import (BATCH_SIZE, CHANNELS, LAYERS, MAX_CHANNELS, MAX_LAYERS, NETWORK, THREADS, WORKERS, Domain,
                           Setting)
@@ -29,6 +30,9 @@ SEARCH_BENCH_SETTINGS = Domain("search-bench", (
     Setting("layers", int, "supernet cells, default 8 (DARTS)", low=3, high=MAX_LAYERS, optional=True),
     Setting("channels", int, "default 16 (DARTS)", low=2, high=MAX_CHANNELS, even=True, optional=True),
     Setting("image_size", int, "default 32", low=8, high=1024, optional=True),
+    Setting("op_set", str, "op set of the supernet's ops, default darts (sharp: SharpSepConv)",
+            choices=op_set_names, optional=True),
+    Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
     Setting("random", int, "random genotypes", low=1, high=100),
     Setting("seeds", int, "training seeds per genotype", low=1, high=100),
     Setting("epochs", int, "training epochs", low=1, high=1000),
@@ -93,7 +97,7 @@ def register(subparsers) -> None:
     b.add_argument("--json", default=None, help="also write the results as JSON here")
     THREADS.add_to(b)
     SEARCH_BENCH_SETTINGS.add_to(b.add_argument_group("speed"), ("steps", "batch_size", "layers", "channels",
-                                                                 "image_size"))
+                                                                 "image_size", "op_set", "candidates"))
     rd = b.add_argument_group("random")
     rd.add_argument("--genotype", default=None,
                     help="the searched genotype file (default: run the pdarts_3b digits search first)")
@@ -169,7 +173,8 @@ def _search_bench(args: argparse.Namespace) -> int:
     if args.what == "speed":
         setting = {k: o[k] for k in ("layers", "channels", "image_size") if k in o}
         result = search_speed(device=args.device, steps=o.get("steps"), batch_size=o.get("batch_size"),
-                              threads=threads, **setting)
+                              threads=threads, op_set=o.get("op_set") or "darts", candidates=o.get("candidates"),
+                              **setting)
         print(format_speed(result))
     else:
         result = search_vs_random(genotype=args.genotype, device=args.device, n_random=o["random"],

@@ -65,6 +65,10 @@ RECIPES: dict[str, TrainingRecipe] = {r.name: r for r in [
         source="PDARTS-3b (Paganucci, ETH Zurich semester thesis 2020, sec. 4.1.1): batch 96, 1000 epochs 'to ensure convergence', lr 0.025, "
                "otherwise the P-DARTS protocol (drop path 0.3)"),
     dataclasses.replace(
+        _darts, name="pdarts_n3_2g", batch_size=64, lr=0.015, drop_path=0.3,
+        source="PDARTS-N3-2g (Paganucci, ETH Zurich semester thesis 2020, sec. 4.3, Table 4.5): 600 epochs, "
+               "batch 64, lr 0.015, otherwise the P-DARTS protocol (cosine, drop path 0.3)"),
+    dataclasses.replace(
         _darts, name="sharpdarts", epochs=2000, autoaugment=True, schedule="cosine_power", power=2.0,
         lr_min=1e-8, drop_path=0.2,
         source="sharpDARTS (Hundt et al. 2019, arXiv:1903.09900, Table 2 and eq. 2): AutoAugment, cutout, cosine power "

@@ -41,14 +41,16 @@ def _peak_rss_mib() -> float:
 
 def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int = 2, warmup: int = 1,
                  layers: int = 8, channels: int = 16, batch_size: int = 64, image_size: int = 32,
-                 amp: bool = False, channels_last: bool = False, threads: Optional[int] = None) -> dict[str, Any]:
-    """Time `steps` full search steps (after `warmup` untimed ones) in this process."""
+                 amp: bool = False, channels_last: bool = False, threads: Optional[int] = None,
+                 space: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """Time `steps` full search steps (after `warmup` untimed ones) in this process; `space`: the
+    SearchSpace's fields (default DARTS')."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
     base_rss = _rss_mib()
     torch.manual_seed(0)
-    net = Supernet(SearchSpace(), channels=channels, layers=layers).to(dev)
+    net = Supernet(SearchSpace(**(space or {})), channels=channels, layers=layers).to(dev)
     if channels_last and dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     w = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
@@ -117,11 +119,15 @@ def _isolated(kwargs: dict) -> dict:
 
 def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: Optional[int] = None,
                  strategies: Sequence[str] = ("first_order", "second_order"), isolate: bool = True,
-                 threads: Optional[int] = None, **setting: Any) -> dict[str, Any]:
+                 threads: Optional[int] = None, op_set: str = "darts", candidates: Optional[Sequence[str]] = None,
+                 **setting: Any) -> dict[str, Any]:
     """Rows for `device` (auto: CUDA when present, else CPU), or for the CPU and CUDA when present
-    with `device="all"`; CUDA rows in fp32 and in bf16 autocast + channels_last."""
+    with `device="all"`; CUDA rows in fp32 and in bf16 autocast + channels_last. `op_set` and
+    `candidates` choose the supernet's ops (default: the op set's search candidates), e.g.
+    op_set="sharp" with the DARTS candidates for SharpSepConvDARTS' supernet."""
     cfg = dict(DARTS_SETTING)
     cfg.update(setting)
+    space = {"op_set": op_set, **({"candidates": tuple(candidates)} if candidates else {})}
     if batch_size:
         cfg["batch_size"] = batch_size
     if device == "all":
@@ -137,15 +143,45 @@ def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: 
             for v in variants:
                 n = steps or (2 if dev == "cpu" else 20)
                 kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
-                              threads=threads or torch.get_num_threads(), **cfg, **v)
+                              threads=threads or torch.get_num_threads(), space=space, **cfg, **v)
                 rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
-    return {"setting": cfg, "torch": torch.__version__, "rows": rows}
+    ops = list(SearchSpace(**space).candidates)
+    return {"setting": dict(cfg, op_set=op_set, candidates=ops), "torch": torch.__version__, "rows": rows}
+
+
+def stretchable_overhead(strategy: str = "mixed_level", nodes: int = 6, repeats: int = 3,
+                         device: str = "cpu", **setting: Any) -> dict[str, Any]:
+    """The stretchable supernet's step against the plain DARTS step at the same setting: the same
+    nodes and candidates (DARTS' ops without `none`, as stretchable cells search them), one
+    process per measurement, `repeats` alternating pairs; the median seconds per step and peak
+    memory of each, and their ratios (stretchable / plain)."""
+    from zoo.ops import DARTS_CANDIDATES
+    cfg = dict(DARTS_SETTING, steps=2, warmup=1)
+    cfg.update(setting)
+    ops = tuple(o for o in DARTS_CANDIDATES if o != "none")
+    rows: dict[str, list] = {"plain": [], "stretchable": []}
+    for _ in range(repeats):
+        for kind in rows:
+            sp = dict(candidates=ops, nodes=nodes, stretchable=kind == "stretchable")
+            rows[kind].append(_isolated(dict(strategy=strategy, device=device, space=sp, **cfg)))
+
+    def median(kind, key):
+        v = sorted(r[key] for r in rows[kind])
+        return v[len(v) // 2]
+
+    out = {"setting": dict(cfg, strategy=strategy, nodes=nodes, candidates=list(ops)), "torch": torch.__version__}
+    for key in ("seconds_per_step", "peak_memory_mib"):
+        out[key] = {k: median(k, key) for k in rows}
+        out[key]["ratio"] = out[key]["stretchable"] / out[key]["plain"]
+    out["rows"] = rows
+    return out
 
 
 def format_speed(result: dict[str, Any]) -> str:
     s = result["setting"]
+    ops = f", op set {s['op_set']} ({len(s['candidates'])} ops)" if "op_set" in s else ""
     lines = [f"search step, {s['layers']} cells, C {s['channels']}, batch {s['batch_size']}, "
-             f"{s['image_size']}x{s['image_size']} (torch {result['torch']})",
+             f"{s['image_size']}x{s['image_size']}{ops} (torch {result['torch']})",
              "| device | strategy | precision | images/s | s/step | peak memory (MiB) |",
              "|---|---|---|---|---|---|"]
     for r in result["rows"]:

@@ -94,12 +94,29 @@ def _summary(values: Sequence[float]) -> dict[str, Any]:
             "runs": list(values)}
 
 
+def random_operations(like: Genotype, rng: random.Random, candidates: Optional[Sequence[str]] = None,
+                      name: str = "random_ops") -> Genotype:
+    """`like`'s topology (every edge keeps its input and node) with a random op on each edge: the
+    stretchable-cells paper's 'MiLeNAS-SC-L8 (random operation)' baseline of Table 1, which fixes
+    the topology as MiLeNAS-SC-L8 and draws the operations at random."""
+    ops = [o for o in (candidates or get_op_set(like.op_set).candidates) if o != "none"]
+    cells = {}
+    for cname, cell in like.cells.items():
+        nodes = [[(rng.choice(ops), e.input) for e in node] for node in cell.nodes]
+        cells[cname] = (cell.reduction, nodes, list(cell.concat))
+    return make_genotype(name, cells, stages=list(like.stages), op_set=like.op_set,
+                         op_options=dict(like.op_options),
+                         provenance={"kind": "searched", "by": "random operations on a fixed topology"})
+
+
 def search_vs_random(genotype: Optional[Union[str, Path, Genotype]] = None, n_random: int = 3,
                      seeds: Sequence[int] = DEFAULT_SEEDS, epochs: int = 5, train_images: int = 500,
                      layers: int = 5, channels: int = 8, batch_size: int = 64, lr: float = 0.05,
                      device: str = "auto", random_seed: int = 0, data_dir=None,
-                     search_kw: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+                     search_kw: Optional[dict[str, Any]] = None, baseline: str = "genotypes") -> dict[str, Any]:
     """Train the searched genotype and `n_random` random ones over `seeds`; mean +- std test accuracy.
+    `baseline`: "genotypes" draws whole random cells; "operations" keeps the searched topology and
+    draws only the ops (`random_operations`).
 
     Without `genotype`, the pdarts_3b digits search runs first (its CPU preset, seed 0)."""
     dev = resolve_device(device)
@@ -118,7 +135,10 @@ def search_vs_random(genotype: Optional[Union[str, Path, Genotype]] = None, n_ra
     candidates = None
     if searched.search.get("settings", {}).get("candidates"):
         candidates = searched.search["settings"]["candidates"]
-    randoms = [random_genotype(searched, rng, candidates, name=f"random{i}") for i in range(n_random)]
+    if baseline not in ("genotypes", "operations"):
+        raise zoo.ZooError(f"search_vs_random: baseline must be genotypes or operations, got {baseline!r}")
+    draw = random_genotype if baseline == "genotypes" else random_operations
+    randoms = [draw(searched, rng, candidates, name=f"random{i}") for i in range(n_random)]
     train_set, test_set = _digits(train_images, random_seed, data_dir)
     common = dict(epochs=epochs, layers=layers, channels=channels, batch_size=batch_size, lr=lr, device=dev)
     rows = []

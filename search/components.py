@@ -20,7 +20,7 @@ from zoo.schedules import cosine_power_scheduler
 from .discretize import RULES
 from .pdarts import Stage, build_stage
 from .registry import Registry
-from .space import SearchSpace
+from .space import SearchSpace, ablation_space
 from .strategies import STRATEGIES
 from .supernet import Supernet
 
@@ -42,9 +42,12 @@ class CellSpace:
     topologies), searched by a `Supernet` of the stage's depth with the stage's candidates."""
 
     def space(self, cfg: "SearchRecipe") -> SearchSpace:
-        return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, nodes=cfg.nodes,
-                           stages=cfg.stages, stretchable=cfg.stretchable,
-                           op_options={} if cfg.c_mid is None else {"c_mid": cfg.c_mid})
+        kw = dict(nodes=cfg.nodes, stages=cfg.stages, stretchable=cfg.stretchable,
+                  op_options={} if cfg.c_mid is None else {"c_mid": cfg.c_mid},
+                  out_edges=cfg.out_edges, topology=cfg.topology)
+        if cfg.space_ablation:  # the thesis' op-set ablations (secs. 3.4, 4.2)
+            return ablation_space(cfg.space_ablation, **kw)
+        return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, **kw)
 
     def supernet(self, cfg: "SearchRecipe", space: SearchSpace, stage: Stage, num_classes: int,
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:

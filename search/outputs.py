@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence, Union
 
 from ..genotype import Genotype, Preset, genotype_from_dict, genotype_to_dict, save_genotype
 from .history import plot_history, write_history
-from .recipes import SearchRecipe
+from .recipes import SearchRecipe, eval_network
 
 DEFAULT_OUT_DIR = Path("runs") / "search"
 
@@ -167,8 +167,7 @@ def write_genotype(genotype: Genotype, snapshot: Mapping[str, Any], cfg: SearchR
         title=f"{cfg.name} search on {data} (seed {seed})",
         source={"recipe": cfg.name, "method": cfg.source},
         provenance={"kind": "searched", "by": f"darts-zoo {version} search --recipe {cfg.name}"},
-        presets={"cifar": Preset(layers=cfg.eval_layers, channels=cfg.eval_channels, auxiliary=True,
-                                 drop_path=cfg.eval_drop_path)},
+        presets={"cifar": Preset(*eval_network(cfg, genotype), auxiliary=True, drop_path=cfg.eval_drop_path)},
         search=record,
     )
     # Validate as a file would be: a `none` edge or a bad op name fails here, not at build time.

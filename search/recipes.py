@@ -194,8 +194,41 @@ RECIPES: dict[str, SearchRecipe] = {
                 "50 epochs, batch 64, other settings DARTS'; the step as the MiLeNAS authors' code "
                 "takes it (alphas first, weights not clipped); evaluated at the search depth"),
         grad_clip=None, strategy_kwargs={"lam": 1.0, "topology_reg": 10.0},
-        eval_layers=8, eval_drop_path=0.2, digits=_DIGITS_SINGLE),
+        eval_layers=None, eval_params_m=3.5, eval_drop_path=0.2, digits=_DIGITS_SINGLE),
 }
+
+# The stretchable-cells paper (Huang et al., 'Stretchable Cells Help DARTS Search Better'): one
+# recipe per searched depth of Table 1, each evaluated at its search depth with C enlarged to the
+# row's parameter budget (computed for the searched cell by `eval_network`), and the variants of
+# Table 5 (fixed two output edges; two input edges, eqs. 3-6; DARTS derived from the output side).
+_SC_OPS = RECIPES["milenas_sc"].candidates
+_SC_TABLE1 = {8: 3.5, 12: 3.5, 16: 3.57}  # Table 1: MiLeNAS-SC-L8 / L12 / L16 params (M)
+for _layers, _params in _SC_TABLE1.items():
+    RECIPES[f"milenas_sc_l{_layers}"] = dataclasses.replace(
+        RECIPES["milenas_sc"], name=f"milenas_sc_l{_layers}", layers=_layers, eval_params_m=_params,
+        source=(f"MiLeNAS-SC-L{_layers} (Huang et al., 'Stretchable Cells Help DARTS Search Better', Table 1: "
+                f"searched and evaluated with {_layers} cells, C enlarged to {_params}M params); "
+                + RECIPES["milenas_sc"].source),
+        digits=dict(_DIGITS_SINGLE, layers=_layers))
+_WO_SC_SOURCE = ("(Huang et al., 'Stretchable Cells Help DARTS Search Better', Tables 1, 4, 5; eq. 17 with the "
+                 "first-order approximation the paper uses): DARTS' bilevel first-order update on alphas and "
+                 "betas, DARTS ops without `none`, N = 9 nodes as milenas_sc, 8 cells, 50 epochs, batch 64, "
+                 "other settings DARTS'; evaluated at the search depth with C 36 (Table 1's 1.8M row; "
+                 "--eval-channels 48 or --eval-params-m 3.2 for its C=48 row)")
+RECIPES["darts_wo_sc"] = SearchRecipe(
+    name="darts_wo_sc", strategy="first_order", stretchable=True, out_edges=2, nodes=6, candidates=_SC_OPS,
+    source="DARTS w/o SC, fixed two output edges per state (eqs. 8-10) " + _WO_SC_SOURCE,
+    strategy_kwargs={"topology_reg": 10.0}, eval_layers=None, eval_channels=36, eval_drop_path=0.2,
+    digits=_DIGITS_SINGLE)
+RECIPES["darts_wo_sc_input"] = dataclasses.replace(
+    RECIPES["darts_wo_sc"], name="darts_wo_sc_input", topology="input", out_edges=None,
+    source="DARTS w/o SC, input-edge topology: two input edges per node chosen by pair variables "
+           "(eqs. 3-6, Table 5's 'Input Edges' column) " + _WO_SC_SOURCE)
+RECIPES["darts_v2_output_edges"] = dataclasses.replace(
+    RECIPES["darts_v2"], name="darts_v2_output_edges", rule="output_edges",
+    source=("DARTS (2nd order) derived from the output side: each state keeps its two strongest output "
+            "edges (Huang et al., 'Stretchable Cells Help DARTS Search Better', Table 5 'Output Edges'); "
+            + RECIPES["darts_v2"].source))
 
 
 # sharpDARTS (Hundt, Jain, Hager, arXiv:1903.09900). The paper gives the search's epochs (60, sec. 4.1)
@@ -364,7 +397,8 @@ def eval_channels_for_budget(genotype: Any, layers: int, target_params: float, n
                              low: int = 2, high: int = MAX_CHANNELS) -> int:
     """The initial channel count C whose CIFAR network of `layers` cells has the parameter count
     (zoo.counting.count_params, auxiliary head excluded) nearest `target_params`; the lower C wins
-    a tie. Params grow with C, so a bisection finds the crossing and its two neighbours compete."""
+    a tie. Params grow with C: doubling then bisection finds the crossing, and its two neighbours
+    compete (the zoo's milenas_sc_l8/l12/l16 files give C 51/38/32 this way)."""
     from zoo.counting import count_params
     from zoo.network import DartsNetwork
 
@@ -377,7 +411,9 @@ def eval_channels_for_budget(genotype: Any, layers: int, target_params: float, n
             cache[c] = count_params(net)
         return cache[c]
 
-    lo, hi = low, high
+    lo, hi = low, min(high, 2 * low)
+    while hi < high and params(hi) < target_params:  # double up to a C at or above the target
+        lo, hi = hi + 1, min(high, 2 * hi)
     while lo < hi:  # the smallest C whose params reach the target
         mid = (lo + hi) // 2
         if params(mid) < target_params:

@@ -221,6 +221,9 @@ ABLATIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "deep_sep": ("thesis", DARTS_CANDIDATES + ("deep_sep_conv_3x3", "deep_sep_conv_5x5")),
     "deep_sep_for_sep5": ("thesis", _swap(DARTS_CANDIDATES, "sep_conv_5x5", "deep_sep_conv_3x3")),
 }
+# §4.2: "we exclude each operation within the search space, one by one": no_<op> for each DARTS op.
+ABLATIONS.update({f"no_{op}": ("darts", tuple(o for o in DARTS_CANDIDATES if o != op))
+                  for op in DARTS_CANDIDATES if op != "none"})
 
 
 def ablation_space(name: str, **kw: Any) -> SearchSpace:

@@ -5,7 +5,10 @@ settings. It changed only with deliberate changes, each named in its commit: the
 `space` and `lr_schedule` (architecture issue), the recipe's source citations, and the P-DARTS
 alpha-gradient clip `strategy_kwargs: {arch_grad_clip: 5.0}` (issue 14; a settings line only: in
 this search the alpha gradients' norm stays below 0.07, so the clip never acts and the cells and
-alphas did not change). Bit-exact CPU results hold for one torch build; under another build the
+alphas did not change), and the stretchable-cells / thesis-ablation fields `space_ablation`,
+`topology`, `out_edges`, `eval_params_m` (issue 8 secs. 2-3; settings lines only, at their
+defaults), and the sharpDARTS search fields `lr_power`, `c_mid`, `weighting`, `cutout`,
+`autoaugment` (issue 8 sec. 1; settings lines only, at their defaults). Bit-exact CPU results hold for one torch build; under another build the
 cells and alphas must still agree."""
 
 import difflib

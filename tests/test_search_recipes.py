@@ -8,7 +8,9 @@ from zoo.search.recipes import RECIPES, apply_overrides, get_recipe
 
 def test_every_recipe_of_the_cli_exists_and_cites_its_source():
     assert set(RECIPES) == {"darts_v1", "darts_v2", "pdarts", "pdarts_3b", "pdarts_n3_2g", "milenas",
-                            "milenas_sc"}
+                            "milenas_sc"} | {"sharpdarts", "sharpsepconv_darts"} | {
+                            "milenas_sc_l8", "milenas_sc_l12", "milenas_sc_l16", "darts_wo_sc", "darts_wo_sc_input",
+                            "darts_v2_output_edges"}
     for r in RECIPES.values():
         assert len(r.source) > 40
         apply_overrides(r, {})  # the paper setting itself passes the checks
