@@ -180,3 +180,15 @@ def test_push_without_network_fails_at_once(hub):
     e, _ = _failure(lambda: zoo.hub.push_to_hub(model, "someone/darts_v1", token="hf_fake"), 15)
     assert str(e).startswith("could not upload to the Hub repo 'someone/darts_v1': darts-zoo-test-no-such-host"
                              ".invalid:443 cannot be reached")
+
+
+def test_zoo_create_model_of_an_hf_hub_repo_without_network_is_one_line_at_once(monkeypatch, tmp_path):
+    import zoo
+    from zoo.errors import HubError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(HubError) as e:
+        zoo.create_model("hf-hub:someone/not-cached-repo", pretrained=True)
+    assert "HF_HUB_OFFLINE is set" in str(e.value) and "\n" not in str(e.value)
+    assert time.perf_counter() - start < 10  # no retries: the check runs before timm's download

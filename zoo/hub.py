@@ -183,6 +183,18 @@ def _quiet_hub_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def check_hub_config(spec: str) -> None:
+    """Before timm fetches an `hf-hub:ORG/REPO` model's config.json (with huggingface_hub's retries):
+    one line at once when it is not cached and the Hub is off or cannot be reached."""
+    repo = spec[len("hf-hub:"):].partition("@")[0]
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return
+    why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
+    if why is not None:
+        raise HubError(f"{spec}: cannot fetch {repo}'s config.json ({why}) and it is not in the local Hugging Face "
+                       "cache; check the network, or use local-dir:FOLDER with a folder save_pretrained wrote")
+
+
 def _hub_file(variant: str, repo: str, filename: str, revision: Optional[str]) -> Path:
     """The Hub file as a local path: from the cache when offline or when the Hub cannot be reached,
     downloaded otherwise."""

@@ -140,6 +140,10 @@ def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool
     if isinstance(genotype, str) and name.startswith(("local-dir:", "hf-hub:")):
         if name.startswith("local-dir:"):
             _check_local_dir(Path(name[len("local-dir:"):]).expanduser())
+        else:
+            from .hub import check_hub_config  # inline: zoo.hub imports this module
+
+            check_hub_config(name)
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     if isinstance(genotype, str) and name.endswith("_imagenet") and name[:-9] in ZOO_NAMES:
         name, family = name[:-9], "imagenet"
