@@ -21,6 +21,7 @@ from .evaluate import evaluate
 from .report import build_report, markdown_table, scatter_plot, select_models, write_json
 from .search_speed import format_speed, search_speed
 from .search_vs_random import format_comparison, search_vs_random
+from .recipes import RECIPES as TRAINING_RECIPES
 from .train import TRAIN_SETTINGS, train
 
 TRAIN_DATA = ("cifar10", "cifar100", "imagenet", "digits")
@@ -111,8 +112,8 @@ def register(subparsers) -> None:
                     "preset that finishes in minutes on a CPU). Writes model.safetensors, metrics.json, "
                     "log.jsonl, curves.png and checkpoints/ under --out.")
     _common(p, TRAIN_DATA)
-    p.add_argument("--recipe", help="darts, pdarts, pdarts_3b, sharpdarts, imagenet, imagenet_pdarts, "
-                                    "imagenet_sharpdarts, digits (default: the model's paper's)")
+    p.add_argument("--recipe", help="training recipe: " + ", ".join(TRAINING_RECIPES) +
+                   " (default: the one the model's genotype file names)")
     TRAIN_SETTINGS["epochs"].add_to(p, help="override the recipe's epochs")
     TRAIN_SETTINGS["lr"].add_to(p, help="override the recipe's learning rate")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/MODEL-DATA-RECIPE-sSEED)")
