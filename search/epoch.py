@@ -102,4 +102,6 @@ class EpochMeter:
         betas = arch_snapshot(supernet)["betas"]
         if betas:
             record["betas"] = betas
+            with torch.no_grad():  # each edge's merged weight s~(i, j): what the topology plot shows
+                record["edge_scales"] = {ct: supernet.edge_scales(ct).detach().float().cpu().tolist() for ct in betas}
         return record

@@ -109,3 +109,33 @@ def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = 
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
+
+
+def plot_topology(path: Path, records: Sequence[Mapping[str, Any]], title: str = "") -> None:
+    """Stretchable searches: one panel per cell type, each edge's merged weight s~(i, j) from the
+    betas (eq. 13: scaled so that a uniform topology gives 1) against the epoch, so one sees the
+    topology settle: kept edges rise, dropped ones fall towards 0."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    records = [r for r in records if "edge_scales" in r]
+    if not records:
+        return
+    cell_types = list(records[0]["edge_scales"])
+    fig, axes = plt.subplots(1, len(cell_types), figsize=(4.6 * len(cell_types), 3.4), squeeze=False)
+    xs = [r["global_epoch"] for r in records]
+    for ax, ct in zip(axes[0], cell_types):
+        edges = len(records[0]["edge_scales"][ct])
+        for e in range(edges):
+            ax.plot(xs, [r["edge_scales"][ct][e] for r in records], linewidth=1.0, marker="o", markersize=2)
+        ax.set_title(f"{ct}: {edges} edges")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("edge weight s~(i, j)\n(1 = uniform topology)", fontsize=8)
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    atomic_save_figure(fig, path, dpi=110)
+    plt.close(fig)

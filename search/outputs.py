@@ -3,6 +3,7 @@
     <out stem>.yaml           the searched genotype (zoo schema, `provenance: searched`, a `search:` record)
     <out stem>.history.json   one record per epoch: losses, accuracies, softmax alphas per edge
     <out stem>.alphas.png     the alphas' evolution, one panel per cell type
+    <out stem>.betas.png      stretchable searches: each edge's topology weight per epoch
     <out stem>.log            the per-epoch log lines
     <out stem>.ckpt/          the checkpoint of the last finished epoch (zoo.checkpoint)
     <out>.lock                held by the one process writing these files (zoo.locks)
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
 
 from ..genotype import Genotype, Preset, genotype_from_dict, genotype_to_dict, save_genotype
-from .history import plot_history, write_history
+from .history import plot_history, plot_topology, write_history
 from .recipes import SearchRecipe, eval_network
 
 DEFAULT_OUT_DIR = Path("runs") / "search"
@@ -40,6 +41,10 @@ class RunPaths:
     @property
     def plot(self) -> Path:
         return self._beside(".alphas.png")
+
+    @property
+    def topology_plot(self) -> Path:
+        return self._beside(".betas.png")
 
     @property
     def log(self) -> Path:
@@ -123,6 +128,8 @@ def write_history_files(paths: RunPaths, cfg: SearchRecipe, data: str, seed: int
     header = {"recipe": cfg.name, "data": data, "seed": seed, "stages": stage_records(cfg)}
     write_history(paths.history, header, history)
     plot_history(paths.plot, history, title=f"{cfg.name} on {data}, seed {seed}: alpha evolution")
+    if history and "edge_scales" in history[-1]:
+        plot_topology(paths.topology_plot, history, title=f"{cfg.name} on {data}, seed {seed}: topology (betas)")
 
 
 def _round(value):

@@ -123,6 +123,9 @@ def test_new_recipes_run_on_digits(tmp_path, recipe, overrides):
     assert records and "weights" in records[-1]
     if cfg.stretchable:
         assert "betas" in records[-1] and "betas" in g.search
+        scales = records[-1]["edge_scales"]
+        assert set(scales) == set(records[-1]["betas"]) and all(0 <= p < 1e6 for s in scales.values() for p in s)
+        assert out.with_suffix(".betas.png").read_bytes()[:4] == b"\x89PNG"
     assert out.with_suffix(".alphas.png").exists()
 
 
