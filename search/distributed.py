@@ -69,10 +69,6 @@ class AllReduceOptimizer:
         setattr(self._inner, name, value)
 
 
-def unwrap_optimizer(opt):
-    return opt._inner if isinstance(opt, AllReduceOptimizer) else opt
-
-
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     for b in module.buffers():
         dist.broadcast(b.data, src)

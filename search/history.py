@@ -23,16 +23,6 @@ def finite_or_none(value: Any) -> Any:
     return value
 
 
-def softmax_rows(rows: Sequence[Sequence[float]]) -> list[list[float]]:
-    out = []
-    for row in rows:
-        m = max(row)
-        e = [math.exp(v - m) for v in row]
-        s = sum(e)
-        out.append([v / s for v in e])
-    return out
-
-
 def op_means(weights: Sequence[Sequence[float]], names: Sequence[Sequence[str]],
              relative: bool = False) -> dict[str, float]:
     """Mean softmax weight of each op over the edges where it is a candidate; `relative` scales
