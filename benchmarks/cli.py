@@ -14,13 +14,17 @@ from zoo.atomic import atomic_write_json
 from zoo.data import ALIASES, DATASETS
 from zoo.ops import op_set_names
 from zoo.runtime import DEVICE_HELP
+from zoo.search.recipes import RECIPES as SEARCH_RECIPES
+from zoo.speed_options import SPEED_SETTINGS
 from zoo.settings import (BATCH_SIZE, CHANNELS, LAYERS, MAX_CHANNELS, MAX_LAYERS, NETWORK, THREADS, WORKERS, Domain,
                           Setting)
 
 from .evaluate import evaluate
 from .report import build_report, markdown_table, scatter_plot, select_models, write_json
-from .search_speed import format_speed, search_speed
-from .search_vs_random import format_comparison, search_vs_random
+from .search_speed import CONFIGS as SPEED_CONFIGS, format_speed, search_speed
+from .speed import register as register_train_bench
+from .search_vs_random import format_comparison, format_seeds_comparison, search_seeds_vs_random, search_vs_random
+from .dag_study import add_dag_study_arguments, dag_study_command
 from .recipes import RECIPES as TRAINING_RECIPES
 from .train import TRAIN_SETTINGS, train
 
@@ -34,10 +38,18 @@ SEARCH_BENCH_SETTINGS = Domain("search-bench", (
     Setting("op_set", str, "op set of the supernet's ops, default darts (sharp: SharpSepConv)",
             choices=op_set_names, optional=True),
     Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
+    Setting("configs", str, "supernet configurations measured beside the plain step (default: all)",
+            choices=tuple(SPEED_CONFIGS), optional=True, many=True),
+    Setting("strategies", str, "search strategies measured (default: first_order,second_order)",
+            choices=("first_order", "second_order"), optional=True, many=True),
     Setting("random", int, "random genotypes", low=1, high=100),
     Setting("seeds", int, "training seeds per genotype", low=1, high=100),
     Setting("epochs", int, "training epochs", low=1, high=1000),
     Setting("train_images", int, "digits training images", low=20, high=1437),
+    Setting("recipe", str, "search recipe searched at each seed", choices=lambda: tuple(SEARCH_RECIPES)),
+    Setting("search_seeds", int, "search seeds (0, 1, ...)", low=1, high=100),
+    Setting("budgets", int, "training epochs of each comparison, e.g. 5,30 (short, converged)", low=1,
+            high=1000, many=True),
 ))
 EVAL_DATA = DATASETS + tuple(ALIASES)
 
@@ -87,23 +99,32 @@ def register(subparsers) -> None:
         "bench", help="params and MACs of every zoo model beside the reference and published numbers")
     add_bench_arguments(p)
     p.set_defaults(handler=_bench)
+    register_train_bench(subparsers)  # train-bench: training throughput, plain and with each speed option
 
     b = subparsers.add_parser(
         "search-bench", help="search-step speed, and a searched genotype vs random ones on digits",
         description="speed: images/s and peak memory of one supernet step (first and second order) at "
-                    "the DARTS search setting. random: train a searched genotype and random genotypes of "
+                    "the DARTS search setting, plain and each memory-saving configuration (recompute per cell, "
+                    "per mixed op; PC-DARTS' partial channels) with its ratios to plain. random: train a searched genotype and random genotypes of "
                     "the same space on digits for a few epochs over 3 seeds.")
-    b.add_argument("what", choices=("speed", "random"))
+    b.add_argument("what", choices=("speed", "random", "random-seeds", "dag"),
+                   help="random-seeds: a recipe's digits search at several seeds against random cells, at two "
+                        "training budgets; dag: search DAG building blocks and compare them with dense and random ones (docs/dag-blocks.md)")
     b.add_argument("--device", default="auto", help=f"{DEVICE_HELP}; speed also takes all (the CPU and CUDA if present)")
     b.add_argument("--json", default=None, help="also write the results as JSON here")
     THREADS.add_to(b)
     SEARCH_BENCH_SETTINGS.add_to(b.add_argument_group("speed"), ("steps", "batch_size", "layers", "channels",
-                                                                 "image_size", "op_set", "candidates"))
+                                                                 "image_size", "op_set", "candidates", "configs",
+                                                                 "strategies"))
     rd = b.add_argument_group("random")
     rd.add_argument("--genotype", default=None,
                     help="the searched genotype file (default: run the pdarts_3b digits search first)")
     for name, default in (("random", "3"), ("seeds", "3"), ("epochs", "5"), ("train_images", "500")):
         SEARCH_BENCH_SETTINGS[name].add_to(rd, default=default)
+    rs = b.add_argument_group("random-seeds (also takes --random, --train-images)")
+    for name, default in (("recipe", "pdarts_3b"), ("search_seeds", "3"), ("budgets", "5,30")):
+        SEARCH_BENCH_SETTINGS[name].add_to(rs, default=default)
+    add_dag_study_arguments(b.add_argument_group("dag (also takes --batch-size, --device, --json)"))
     b.set_defaults(handler=_search_bench)
 
     p = subparsers.add_parser(
@@ -122,12 +143,13 @@ def register(subparsers) -> None:
                    help="replace what an earlier run left in --out (refused without it) and start over")
     TRAIN_SETTINGS["seed"].add_to(p, default="0")
     TRAIN_SETTINGS["ema"].add_to(p)
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the network (CUDA)")
+    speed = p.add_argument_group("speed options (each on CPU, CUDA and MPS)")
+    for name in ("amp", "channels_last", "compile", "data_on_device"):
+        TRAIN_SETTINGS[name].add_to(speed)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     TRAIN_SETTINGS["limit_train"].add_to(p)
     TRAIN_SETTINGS["limit_test"].add_to(p)
+    TRAIN_SETTINGS["recompute"].add_to(p, default="none")
     p.set_defaults(handler=_train)
 
     p = subparsers.add_parser(
@@ -138,7 +160,15 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", metavar="PATH", help="a model.safetensors")
     src.add_argument("--pretrained", action="store_true", help="the Hub's pretrained weights")
+    speed = p.add_argument_group("speed options (each on CPU, CUDA and MPS)")
+    for name in ("amp", "channels_last", "compile"):
+        SPEED_SETTINGS[name].add_to(speed)
     p.set_defaults(handler=_eval)
+
+    from . import push, reproduce  # inline: both read this module's helpers when they register
+
+    push.register(subparsers)
+    reproduce.register(subparsers)
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -170,13 +200,21 @@ def _search_bench(args: argparse.Namespace) -> int:
     threads = THREADS.check(args.threads)
     if threads:
         torch.set_num_threads(threads)
+    if args.what == "dag":
+        return dag_study_command(args)
     o = SEARCH_BENCH_SETTINGS.check(SEARCH_BENCH_SETTINGS.from_args(args), "search-bench")
     if args.what == "speed":
         setting = {k: o[k] for k in ("layers", "channels", "image_size") if k in o}
         result = search_speed(device=args.device, steps=o.get("steps"), batch_size=o.get("batch_size"),
                               threads=threads, op_set=o.get("op_set") or "darts", candidates=o.get("candidates"),
-                              **setting)
+                              configs=tuple(o.get("configs") or SPEED_CONFIGS),
+                              strategies=tuple(o.get("strategies") or ("first_order", "second_order")), **setting)
         print(format_speed(result))
+    elif args.what == "random-seeds":
+        result = search_seeds_vs_random(recipe=o["recipe"], search_seeds=tuple(range(o["search_seeds"])),
+                                        budgets=tuple(o["budgets"]), n_random=o["random"],
+                                        train_images=o["train_images"], device=args.device)
+        print(format_seeds_comparison(result))
     else:
         result = search_vs_random(genotype=args.genotype, device=args.device, n_random=o["random"],
                                   seeds=tuple(range(o["seeds"])), epochs=o["epochs"], train_images=o["train_images"])
@@ -190,10 +228,11 @@ def _train(args: argparse.Namespace) -> int:
     _threads(args)
     m = train(args.model, args.data, data_dir=args.data_dir, recipe=args.recipe, epochs=args.epochs,
               batch_size=args.batch_size, lr=args.lr, out=args.out, resume=args.resume, overwrite=args.overwrite,
-              seed=args.seed, download=args.download, device=args.device, workers=args.workers, amp=args.amp,
-              channels_last=args.channels_last, compile=args.compile, ema=args.ema, layers=args.layers,
+              seed=args.seed, download=args.download, device=args.device, workers=args.workers, amp=bool(args.amp),
+              channels_last=bool(args.channels_last), compile=bool(args.compile),
+              data_on_device=bool(args.data_on_device), ema=args.ema, layers=args.layers,
               channels=args.channels, limit_train=args.limit_train, limit_test=args.limit_test,
-              progress=not args.quiet)
+              recompute=args.recompute, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
         return 0
     print()
@@ -215,7 +254,8 @@ def _eval(args: argparse.Namespace) -> int:
     r = evaluate(args.model, args.data, data_dir=args.data_dir, checkpoint=args.checkpoint,
                  pretrained=args.pretrained, batch_size=BATCH_SIZE.check(args.batch_size or 256),
                  workers=WORKERS.check(args.workers),
-                 device=args.device, download=args.download, **overrides)
+                 device=args.device, download=args.download, amp=bool(args.amp),
+                 channels_last=bool(args.channels_last), compile=bool(args.compile), **overrides)
     print(_table([
         ("model", r["model"]), ("data", r["data"]),
         ("weights", r["checkpoint"] or ("pretrained" if r["pretrained"] else "random init")),

@@ -24,6 +24,7 @@ from zoo.errors import CheckpointError, DataError, ZooError
 
 from zoo.checkpoint import load_into, read_weights
 from zoo.runtime import non_finite_tensor, resolve_device
+from zoo.speed_options import SpeedOptions, autocast, check_amp, prepare_batch, prepare_model
 
 
 def topk_correct(logits: torch.Tensor, target: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -52,17 +53,19 @@ def batches(loader: Iterable) -> Iterable:
 
 @torch.no_grad()
 def run_eval(model: nn.Module, loader: Iterable, device: torch.device, amp: bool = False,
-             reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> dict[str, float]:
-    """loss, top1, top5 (percent) and n over a loader; `reduce` sums the counts across processes."""
+             reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+             channels_last: bool = False) -> dict[str, float]:
+    """loss, top1, top5 (percent) and n over a loader; `reduce` sums the counts across processes.
+    `amp` and `channels_last` as zoo.speed_options does them (the loss is taken in float32)."""
     was_training = model.training
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64)  # loss sum, top-1 hits, top-5 hits, images
     for x, y in batches(loader):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        x, y = prepare_batch(x, y, device, channels_last)
+        with autocast(device, amp):
             logits = model(x)
         loss = nn.functional.cross_entropy(logits.float(), y, reduction="sum")
-        top1, top5 = topk_correct(logits, y)
+        top1, top5 = topk_correct(logits.float(), y)
         sums += torch.tensor([float(loss), top1, top5, len(y)], dtype=torch.float64)
     model.train(was_training)
     if reduce is not None:
@@ -111,19 +114,26 @@ def build_model(model: str, data: str, checkpoint: Optional[Union[str, Path]] = 
 def evaluate(model: Union[str, nn.Module], data: str, data_dir: Optional[Union[str, Path]] = None,
              checkpoint: Optional[Union[str, Path]] = None, pretrained: bool = False, batch_size: int = 256,
              workers: int = 0, device: Optional[str] = None, download: bool = False,
-             limit: Optional[int] = None, **overrides: Any) -> dict[str, Any]:
-    """Top-1/top-5 (percent), loss, images and throughput of a network on `data`'s test split."""
+             limit: Optional[int] = None, amp: bool = False, channels_last: bool = False, compile: bool = False,
+             **overrides: Any) -> dict[str, Any]:
+    """Top-1/top-5 (percent), loss, images and throughput of a network on `data`'s test split;
+    `amp`, `channels_last` and `compile` are zoo.speed_options' (the first batches of a compiled
+    network wait for the compilation, which the throughput then includes)."""
+    speed = SpeedOptions.checked(dict(amp=amp, channels_last=channels_last, compile=compile), "eval")
     dev = resolve_device(device)
+    if speed.amp:
+        check_amp(dev)
     net = model if isinstance(model, nn.Module) else build_model(model, data, checkpoint, pretrained, **overrides)
     ds = load_dataset(data, "test", data_dir, transform=eval_transform(net, data), download=download)
     if limit is not None:
         ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
                                          pin_memory=dev.type == "cuda")
-    net = net.to(dev)
+    net = prepare_model(net.to(dev), speed.channels_last, speed.compile)
     start = time.perf_counter()
-    result = run_eval(net, loader, dev)
+    result = run_eval(net, loader, dev, speed.amp, channels_last=speed.channels_last)
     seconds = time.perf_counter() - start
     return {"model": str(model) if not isinstance(model, nn.Module) else type(model).__name__,
             "data": data, "checkpoint": str(checkpoint) if checkpoint else None, "pretrained": pretrained,
+            "precision": speed.describe(),
             **result, "seconds": round(seconds, 3), "images_per_s": round(result["n"] / max(seconds, 1e-9), 1)}

@@ -6,6 +6,11 @@ search throughput is usually quoted. Peak memory: `torch.cuda.max_memory_allocat
 CPU the peak resident set of a fresh process running only that configuration, minus its resident
 set before the supernet was built.
 
+Configurations (`CONFIGS`), each measured at the same batch and shown beside the plain step with
+its speed and memory ratios: `plain` (DARTS' supernet), `recompute_cell` / `recompute_mixed_op`
+(activations recomputed per cell / per mixed op in the backward pass, same results), and
+`pc_darts` (PC-DARTS' partial channels, K = 4, with edge normalization).
+
     from zoo.benchmarks.search_speed import search_speed, format_speed
     print(format_speed(search_speed()))          # or: darts-zoo search-bench speed
 """
@@ -13,6 +18,7 @@ set before the supernet was built.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue as queue_module
 import resource
 import sys
 import time
@@ -20,10 +26,18 @@ from typing import Any, Optional, Sequence
 
 import torch
 
+from zoo.errors import ZooError, closest
 from zoo.runtime import resolve_device
 from zoo.search import SearchSpace, Supernet, make_strategy
 
 DARTS_SETTING = dict(layers=8, channels=16, batch_size=64, image_size=32)
+# name -> what it changes in the supernet (recompute mode, partial channels K, edge betas)
+CONFIGS: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "recompute_cell": {"recompute": "cell"},
+    "recompute_mixed_op": {"recompute": "mixed_op"},
+    "pc_darts": {"partial_channels": 4, "edge_norm": True},
+}
 
 
 def _rss_mib() -> float:
@@ -42,15 +56,19 @@ def _peak_rss_mib() -> float:
 def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int = 2, warmup: int = 1,
                  layers: int = 8, channels: int = 16, batch_size: int = 64, image_size: int = 32,
                  amp: bool = False, channels_last: bool = False, threads: Optional[int] = None,
-                 space: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+                 space: Optional[dict[str, Any]] = None, config: str = "plain") -> dict[str, Any]:
     """Time `steps` full search steps (after `warmup` untimed ones) in this process; `space`: the
-    SearchSpace's fields (default DARTS')."""
+    SearchSpace's fields (default DARTS'); `config`: an entry of CONFIGS."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device)
+    change = CONFIGS[config]
     base_rss = _rss_mib()
     torch.manual_seed(0)
-    net = Supernet(SearchSpace(**(space or {})), channels=channels, layers=layers).to(dev)
+    sp = dict(space or {}, **({"edge_norm": True} if change.get("edge_norm") else {}))
+    net = Supernet(SearchSpace(**sp), channels=channels, layers=layers,
+                   partial_channels=change.get("partial_channels", 1)).to(dev)
+    net.set_recompute(change.get("recompute", "none"))
     if channels_last and dev.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
     w = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
@@ -90,7 +108,7 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
         peak = _peak_rss_mib() - base_rss
         name = f"CPU ({torch.get_num_threads()} threads)"
     return {
-        "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp and dev.type == "cuda"),
+        "config": config, "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp and dev.type == "cuda"),
         "channels_last": bool(channels_last and dev.type == "cuda"),
         "layers": layers, "channels": channels, "batch_size": batch_size, "image_size": image_size,
         "steps": steps, "seconds_per_step": elapsed / steps, "images_per_s": batch_size * steps / elapsed,
@@ -112,7 +130,14 @@ def _isolated(kwargs: dict) -> dict:
     queue = ctx.Queue()
     p = ctx.Process(target=_child, args=(kwargs, queue))
     p.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=2.0)
+            break
+        except queue_module.Empty:
+            if not p.is_alive():  # killed (e.g. out of memory) before it could report
+                result = {"error": f"the measuring process ended with exit code {p.exitcode}", **kwargs}
+                break
     p.join()
     return result
 
@@ -120,11 +145,18 @@ def _isolated(kwargs: dict) -> dict:
 def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: Optional[int] = None,
                  strategies: Sequence[str] = ("first_order", "second_order"), isolate: bool = True,
                  threads: Optional[int] = None, op_set: str = "darts", candidates: Optional[Sequence[str]] = None,
-                 **setting: Any) -> dict[str, Any]:
+                 configs: Sequence[str] = ("plain",), **setting: Any) -> dict[str, Any]:
     """Rows for `device` (auto: CUDA when present, else CPU), or for the CPU and CUDA when present
     with `device="all"`; CUDA rows in fp32 and in bf16 autocast + channels_last. `op_set` and
     `candidates` choose the supernet's ops (default: the op set's search candidates), e.g.
-    op_set="sharp" with the DARTS candidates for SharpSepConvDARTS' supernet."""
+    op_set="sharp" with the DARTS candidates for SharpSepConvDARTS' supernet. `configs`: entries
+    of CONFIGS, each row with its images/s and peak memory relative to the plain row of the same
+    device, strategy and precision (`speed_vs_plain`, `memory_vs_plain`; plain is measured too
+    when not asked for, since the ratios need it)."""
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        raise ZooError(f"search-bench speed: unknown configuration {unknown[0]!r} ({closest(unknown[0], CONFIGS)})")
+    configs = ("plain",) + tuple(c for c in configs if c != "plain")
     cfg = dict(DARTS_SETTING)
     cfg.update(setting)
     space = {"op_set": op_set, **({"candidates": tuple(candidates)} if candidates else {})}
@@ -141,12 +173,30 @@ def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: 
             variants.append(dict(amp=True, channels_last=True))
         for strategy in strategies:
             for v in variants:
-                n = steps or (2 if dev == "cpu" else 20)
-                kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
-                              threads=threads or torch.get_num_threads(), space=space, **cfg, **v)
-                rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
+                for config in configs:
+                    n = steps or (2 if dev == "cpu" else 20)
+                    kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
+                                  threads=threads or torch.get_num_threads(), space=space, config=config,
+                                  **cfg, **v)
+                    rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
+    add_ratios(rows)
     ops = list(SearchSpace(**space).candidates)
     return {"setting": dict(cfg, op_set=op_set, candidates=ops), "torch": torch.__version__, "rows": rows}
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Each row's images/s and peak memory divided by those of the plain row measured with the
+    same device, strategy and precision (None where either is missing)."""
+    def key(r):
+        return (r.get("device"), r.get("strategy"), bool(r.get("amp")), bool(r.get("channels_last")))
+
+    plain = {key(r): r for r in rows if r.get("config", "plain") == "plain" and "error" not in r}
+    for r in rows:
+        base = plain.get(key(r))
+        ok = base is not None and "error" not in r
+        r["speed_vs_plain"] = r["images_per_s"] / base["images_per_s"] if ok else None
+        r["memory_vs_plain"] = (r["peak_memory_mib"] / base["peak_memory_mib"]
+                                if ok and base["peak_memory_mib"] > 0 else None)
 
 
 def stretchable_overhead(strategy: str = "mixed_level", nodes: int = 6, repeats: int = 3,
@@ -182,15 +232,22 @@ def format_speed(result: dict[str, Any]) -> str:
     ops = f", op set {s['op_set']} ({len(s['candidates'])} ops)" if "op_set" in s else ""
     lines = [f"search step, {s['layers']} cells, C {s['channels']}, batch {s['batch_size']}, "
              f"{s['image_size']}x{s['image_size']}{ops} (torch {result['torch']})",
-             "| device | strategy | precision | images/s | s/step | peak memory (MiB) |",
-             "|---|---|---|---|---|---|"]
+             "| device | strategy | config | precision | images/s | s/step | peak memory (MiB) | speed vs plain "
+             "| memory vs plain |",
+             "|---|---|---|---|---|---|---|---|---|"]
+
+    def ratio(v):
+        return "-" if v is None else f"{v:.2f}x"
+
     for r in result["rows"]:
+        config = r.get("config", "plain")
         if "error" in r:
-            lines.append(f"| {r['device']} | {r['strategy']} | - | error: {r['error']} | | |")
+            lines.append(f"| {r['device']} | {r['strategy']} | {config} | - | error: {r['error']} | | | | |")
             continue
         prec = "bf16 autocast, channels_last" if r["amp"] else "fp32"
-        lines.append(f"| {r['device_name']} | {r['strategy']} | {prec} | {r['images_per_s']:.1f} | "
-                     f"{r['seconds_per_step']:.3f} | {r['peak_memory_mib']:.0f} |")
+        lines.append(f"| {r['device_name']} | {r['strategy']} | {config} | {prec} | {r['images_per_s']:.1f} | "
+                     f"{r['seconds_per_step']:.3f} | {r['peak_memory_mib']:.0f} | {ratio(r.get('speed_vs_plain'))} "
+                     f"| {ratio(r.get('memory_vs_plain'))} |")
     return "\n".join(lines)
 
 

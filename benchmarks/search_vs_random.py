@@ -170,5 +170,77 @@ def format_comparison(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _separation_of(path: Path) -> Optional[dict[str, float]]:
+    """The search's last top-op-over-uniform figure, from the history file written beside it."""
+    import json
+    history = Path(path).with_name(Path(path).stem + ".history.json")
+    if not history.exists():
+        return None
+    records = json.loads(history.read_text()).get("records") or []
+    return records[-1].get("top_over_uniform") if records else None
+
+
+def search_seeds_vs_random(recipe: str = "pdarts_3b", search_seeds: Sequence[int] = DEFAULT_SEEDS,
+                           budgets: Sequence[int] = (5, 30), n_random: int = 3, train_seed: int = 0,
+                           train_images: int = 500, layers: int = 5, channels: int = 8, batch_size: int = 64,
+                           lr: float = 0.05, device: str = "auto", random_seed: int = 0, data_dir=None,
+                           out_dir: Optional[Union[str, Path]] = None, search_kw: Optional[dict[str, Any]] = None,
+                           log=print) -> dict[str, Any]:
+    """The recipe's digits search at each of `search_seeds`, against `n_random` random cells of the same
+    space, each trained once (seed `train_seed`) at every epoch budget in `budgets` (a short one and
+    one where the training has converged). The spread of the searched row is over search seeds, that
+    of the random row over random cells: the question is whether a search beats a draw."""
+    dev = resolve_device(device)
+    t0 = time.time()
+    out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="darts-zoo-seeds-"))
+    searched, separation, search_seconds = [], [], []
+    for s in search_seeds:
+        s0 = time.time()
+        path = run_search(recipe=recipe, data="digits", out=out_dir / f"{recipe}_digits_seed{s}.yaml", seed=s,
+                          progress=False, log=lambda line: None, **(search_kw or {}))
+        search_seconds.append(time.time() - s0)
+        searched.append(resolve_genotype(path))
+        separation.append(_separation_of(path))
+        log(f"search seed {s}: {search_seconds[-1]:.0f} s, top op {separation[-1]} x uniform")
+    candidates = searched[0].search.get("settings", {}).get("candidates")
+    rng = random.Random(random_seed)
+    randoms = [random_genotype(searched[0], rng, candidates, name=f"random{i}") for i in range(n_random)]
+    train_set, test_set = _digits(train_images, random_seed, data_dir)
+    rows = []
+    for epochs in budgets:
+        common = dict(epochs=epochs, layers=layers, channels=channels, batch_size=batch_size, lr=lr, device=dev)
+        got = {"searched": [train_and_test(g, train_set, test_set, train_seed, **common) for g in searched],
+               "random": [train_and_test(g, train_set, test_set, train_seed, **common) for g in randoms]}
+        for kind, accs in got.items():
+            rows.append({"epochs": epochs, "kind": kind, **_summary(accs)})
+        log(f"{epochs} epochs: searched {rows[-2]['mean']:.2f} +- {rows[-2]['std']:.2f}, "
+            f"random {rows[-1]['mean']:.2f} +- {rows[-1]['std']:.2f}")
+    return {
+        "setting": {"recipe": recipe, "search_seeds": list(search_seeds), "budgets": list(budgets),
+                    "n_random": n_random, "train_seed": train_seed, "train_images": train_images,
+                    "test_images": len(test_set), "layers": layers, "channels": channels,
+                    "batch_size": batch_size, "lr": lr, "random_seed": random_seed, "device": str(dev)},
+        "searched": [{"seed": s, "cells": g.name, "top_over_uniform": sep, "search_seconds": round(sec, 1)}
+                     for s, g, sep, sec in zip(search_seeds, searched, separation, search_seconds)],
+        "rows": rows,
+        "seconds": time.time() - t0,
+    }
+
+
+def format_seeds_comparison(result: dict[str, Any]) -> str:
+    s = result["setting"]
+    lines = [f"{s['recipe']} digits searches (seeds {s['search_seeds']}) against {s['n_random']} random cells of "
+             f"the same space; each trained once on {s['train_images']} images ({s['layers']} cells, C "
+             f"{s['channels']}), tested on {s['test_images']} (accuracy %, mean +- std)",
+             "| epochs | cells | accuracy | runs |", "|---|---|---|---|"]
+    for r in result["rows"]:
+        runs = ", ".join(f"{a:.1f}" for a in r["runs"])
+        lines.append(f"| {r['epochs']} | {r['kind']} | {r['mean']:.2f} +- {r['std']:.2f} | {runs} |")
+    seps = ", ".join(f"{x['top_over_uniform']['mean']:.2f}" for x in result["searched"] if x["top_over_uniform"])
+    if seps:
+        lines.append(f"top op's weight against uniform at the end of each search (mean edge): {seps}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     print(format_comparison(search_vs_random()))

@@ -42,11 +42,14 @@ import zoo
 from zoo.errors import CheckpointError, OutputError, ZooError
 from zoo.locks import output_lock
 from zoo.models import resolve_genotype
-from zoo.network import check_network_arguments
+from zoo.network import RECOMPUTE_MODES, check_network_arguments
 from zoo.checkpoint import Checkpoint, CheckpointStore, load_into, save_weights, settings_mismatch
 from zoo.runtime import (DistContext, distributed_context, non_finite, non_finite_tensor, resolve_device, rng_state,
                          seed_everything, set_rng_state)
 from zoo.settings import BATCH_SIZE, CHANNELS, EPOCHS, LAYERS, SEED, WORKERS, Domain, Setting
+from zoo.device_data import DeviceImages, DeviceLoader, augmentation_for
+from zoo.speed_options import (AMP, CHANNELS_LAST, COMPILE, DATA_ON_DEVICE, autocast, check_amp, prepare_batch,
+                               prepare_model)
 
 from zoo.atomic import (atomic_save_figure, atomic_write_bytes, atomic_write_json, finite_json, make_dirs,
                         output_errors)
@@ -113,7 +116,7 @@ def default_run_dir(model: str, data: str, recipe: str, seed: int) -> Path:
 
 # A training run's arguments (the network's keywords are zoo.settings.NETWORK's); checked before any work.
 TRAIN_SETTINGS = Domain("training", (
-    EPOCHS, BATCH_SIZE, SEED, WORKERS, LAYERS, CHANNELS,
+    EPOCHS, BATCH_SIZE, SEED, WORKERS, LAYERS, CHANNELS, AMP, CHANNELS_LAST, COMPILE, DATA_ON_DEVICE,
     Setting("lr", float, "learning rate", low=0, high=10, low_open=True, metavar="LR"),
     Setting("ema", float, "also keep an EMA of the weights with this decay (e.g. 0.9998; 0: none)", low=0, high=1,
             high_open=True, optional=True, metavar="DECAY"),
@@ -121,6 +124,9 @@ TRAIN_SETTINGS = Domain("training", (
             metavar="N"),
     Setting("limit_test", int, "test on the first N images only (smoke runs)", low=1, high=10 ** 9, optional=True,
             metavar="N"),
+    # Not part of the run's config (a checkpoint resumes under either): it trades time for memory only.
+    Setting("recompute", str, "recompute each cell's activations in the backward pass instead of storing "
+            "them (same results, less memory, more time)", choices=RECOMPUTE_MODES),
 ))
 
 
@@ -132,16 +138,19 @@ class Trainer:
                  recipe: Optional[str] = None, epochs: Optional[int] = None, batch_size: Optional[int] = None,
                  lr: Optional[float] = None, out: Optional[Union[str, Path]] = None, resume: bool = False,
                  seed: int = 0, download: bool = False, device: Optional[str] = None, workers: int = 0,
-                 amp: bool = False, channels_last: bool = False, compile: bool = False,
+                 amp: bool = False, channels_last: bool = False, compile: bool = False, data_on_device: bool = False,
                  ema: Optional[float] = None, layers: Optional[int] = None, channels: Optional[int] = None,
                  limit_train: Optional[int] = None, limit_test: Optional[int] = None,
-                 overwrite: bool = False, progress: bool = True, log: Callable[[str], None] = print):
+                 recompute: str = "none", overwrite: bool = False, progress: bool = True,
+                 log: Callable[[str], None] = print):
         checked = TRAIN_SETTINGS.check({k: v for k, v in dict(
             epochs=epochs, batch_size=batch_size, lr=lr, ema=ema, seed=seed, workers=workers, layers=layers,
-            channels=channels, limit_train=limit_train, limit_test=limit_test).items() if v is not None}, "train")
+            channels=channels, limit_train=limit_train, limit_test=limit_test, amp=amp, channels_last=channels_last,
+            compile=compile, data_on_device=data_on_device).items() if v is not None}, "train")
         epochs, batch_size, lr, ema = (checked.get(k) for k in ("epochs", "batch_size", "lr", "ema"))
         seed, workers, layers, channels = (checked.get(k) for k in ("seed", "workers", "layers", "channels"))
         limit_train, limit_test = checked.get("limit_train"), checked.get("limit_test")
+        self.recompute = TRAIN_SETTINGS.check({"recompute": recompute}, "train")["recompute"]
         self.info = dataset_info(data)
         self.data, self.data_dir, self.download = data, data_dir, download
         self.model_name = str(model)
@@ -161,11 +170,12 @@ class Trainer:
         self.limit_train, self.limit_test = limit_train, limit_test
         self.device = resolve_device(device)
         self.workers, self.progress, self.log = workers, progress, log
-        cuda = self.device.type == "cuda"
-        for flag, on in (("--amp", amp), ("--channels-last", channels_last), ("--compile", compile)):
-            if on and not cuda:
-                log(f"note: {flag} applies on CUDA only; ignored on {self.device.type}")
-        self.amp, self.channels_last, self.compile = amp and cuda, channels_last and cuda, compile and cuda
+        # Speed options, on any device (zoo.speed_options); refused here, before any file is written.
+        self.amp, self.channels_last, self.compile = (bool(checked.get(k)) for k in ("amp", "channels_last", "compile"))
+        if self.amp:
+            check_amp(self.device)
+        self.device_aug = (augmentation_for(data, self.recipe.cutout, self.recipe.autoaugment)
+                           if checked.get("data_on_device") else None)
         self.run_dir = Path(out) if out else default_run_dir(self.model_name, data, self.recipe.name, seed)
         self.overwrite = overwrite  # replace what an earlier run left in run_dir (refused otherwise)
         self.model: Optional[nn.Module] = None
@@ -204,6 +214,11 @@ class Trainer:
             raise ZooError(f"{self.data}: {len(train_set)} training images make no full batch of {per_rank}; "
                            "lower --batch-size")
         test = DataLoader(test_set, max(per_rank, 128), shuffle=False, num_workers=self.workers, pin_memory=pin)
+        if self.device_aug is not None:  # the same batches (the loaders' samplers), gathered and augmented there
+            train = DeviceLoader(DeviceImages.from_dataset(train_set, self.data, self.device), train.batch_sampler,
+                                 self.device_aug, dataset=train_set)
+            test = DeviceLoader(DeviceImages.from_dataset(test_set, self.data, self.device), test.batch_sampler,
+                                dataset=test_set)
         return train, test
 
     def _set_epoch(self, epoch: int) -> None:
@@ -224,11 +239,8 @@ class Trainer:
                        dynamic_ncols=True)
         params = [p for p in net.parameters() if p.requires_grad]
         for step, (x, y) in enumerate(batches(loader), 1):
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            x, y = prepare_batch(x, y, self.device, self.channels_last)
+            with autocast(self.device, self.amp):
                 logits, aux = forward(x)
                 loss = criterion(logits.float(), y)
                 if aux is not None:
@@ -334,11 +346,10 @@ class Trainer:
         family = args.pop("family")
         net = zoo.create_model(self.model_name, family=family, **args)
         self.model = net
+        net.set_recompute(self.recompute)
         params = count_params(net)
         macs = count_macs(net, self.info.input_size)
-        net.to(self.device)
-        if self.channels_last:
-            net.to(memory_format=torch.channels_last)
+        prepare_model(net.to(self.device), channels_last=self.channels_last)
         seed_everything(self.seed + d.rank)  # independent augmentation and drop-path masks per rank
         optimizer = torch.optim.SGD(net.parameters(), lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay)
         scheduler = make_scheduler(optimizer, r, r.epochs)
@@ -356,9 +367,9 @@ class Trainer:
 
             forward = DistributedDataParallel(forward, device_ids=[d.local_rank] if self.device.type == "cuda" else None)
         eval_net: nn.Module = net
-        if self.compile:
-            forward = torch.compile(forward)
-            eval_net = torch.compile(net)
+        if self.compile:  # compiled in place: checkpoints and the EMA keep the network's own names
+            forward = prepare_model(forward, compile=True)
+            eval_net = prepare_model(net, compile=True)
         n_test = self._test_size(test_loader, d)  # a collective: every rank calls it
         if d.is_main:
             self._warn_if_cpu_busy()
@@ -384,6 +395,7 @@ class Trainer:
                 train_s = time.perf_counter() - t0
                 scheduler.step()
                 test = run_eval(ema.module if ema is not None else eval_net, test_loader, self.device, self.amp,
+                                channels_last=self.channels_last,
                                 reduce=(lambda t: all_sum(t, d)) if d.enabled else None)
                 self._check_epoch(test, net, ema, epoch)
             except _Diverged as e:

@@ -3,7 +3,7 @@
     darts-zoo search --recipe pdarts_3b --data digits                 # a few minutes on a CPU
     darts-zoo search --recipe darts_v2 --data cifar10 --data-dir data --out runs/darts_v2.yaml
     darts-zoo search --recipe darts_v2 --data cifar10 --data-dir data --out runs/darts_v2.yaml --resume
-    torchrun --nproc_per_node 4 -m zoo.search --recipe pdarts --data cifar10 --amp
+    torchrun --nproc_per_node 4 -m zoo.search --recipe pdarts --data cifar10 --amp --data-on-device
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..runtime import DEVICE_HELP
+from .components import SPACES
 from .recipes import RECIPES, SEARCH_SETTINGS
 from .run import RUN_SETTINGS, run_search
 
@@ -38,9 +39,11 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a finished --out (refused without it) and start over")
     RUN_SETTINGS["stop_after_epochs"].add_to(p)
+    RUN_SETTINGS["recompute"].add_to(p, default="none")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format on CUDA")
+    speed = p.add_argument_group("speed options (each on CPU, CUDA and MPS)")
+    for name in ("amp", "channels_last", "compile", "data_on_device"):
+        RUN_SETTINGS[name].add_to(speed)
     RUN_SETTINGS["workers"].add_to(p, help="data loader workers (default 0 on CPU, 4 on CUDA)")
     RUN_SETTINGS["threads"].add_to(p, help="torch CPU threads (on a busy machine 1 thread can be much faster "
                                            "than several)")
@@ -58,9 +61,14 @@ def _search(args: argparse.Namespace) -> int:
     path = run_search(
         args.recipe, data=args.data, data_dir=args.data_dir, out=args.out,
         resume=args.resume, seed=args.seed, download=args.download, overrides=_overrides(args),
-        device=args.device, amp=args.amp, channels_last=args.channels_last, workers=args.workers,
+        device=args.device, amp=bool(args.amp), channels_last=bool(args.channels_last), compile=bool(args.compile),
+        data_on_device=bool(args.data_on_device), workers=args.workers,
         progress=False if args.no_progress else None, restart=args.restart, overwrite=args.overwrite,
-        stop_after_epochs=args.stop_after_epochs, threads=args.threads)
+        stop_after_epochs=args.stop_after_epochs, threads=args.threads, recompute=args.recompute)
     if path is not None:
-        print(f"genotype: {path}  (timm.create_model('darts_genotype', genotype='{path}'))")
+        # A space whose result is not a cell (the HyperCuboid's path) says how to read it.
+        space = SPACES.find(_overrides(args).get("space") or RECIPES[args.recipe].space)
+        hint = getattr(space, "result_hint", None)
+        print(f"result: {path}  ({hint})" if hint else
+              f"genotype: {path}  (timm.create_model('darts_genotype', genotype='{path}'))")
     return 0

@@ -18,6 +18,7 @@ import torch
 from zoo.schedules import cosine_power_scheduler
 
 from .discretize import RULES
+from .hypercuboid import HyperCuboidSpace
 from .pdarts import Stage, build_stage
 from .registry import Registry
 from .space import SearchSpace, ablation_space
@@ -44,7 +45,7 @@ class CellSpace:
     def space(self, cfg: "SearchRecipe") -> SearchSpace:
         kw = dict(nodes=cfg.nodes, stages=cfg.stages, stretchable=cfg.stretchable,
                   op_options={} if cfg.c_mid is None else {"c_mid": cfg.c_mid},
-                  out_edges=cfg.out_edges, topology=cfg.topology)
+                  out_edges=cfg.out_edges, topology=cfg.topology, edge_norm=cfg.edge_norm)
         if cfg.space_ablation:  # the thesis' op-set ablations (secs. 3.4, 4.2)
             return ablation_space(cfg.space_ablation, **kw)
         return SearchSpace(op_set=cfg.op_set, candidates=cfg.candidates, **kw)
@@ -52,11 +53,15 @@ class CellSpace:
     def supernet(self, cfg: "SearchRecipe", space: SearchSpace, stage: Stage, num_classes: int,
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:
         return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
-                           in_chans=3, stem="cifar", weighting=cfg.weighting)
+                           in_chans=3, stem="cifar", weighting=cfg.weighting,
+                           partial_channels=cfg.partial_channels)
 
 
 SPACES: Registry[SpaceBuilder] = Registry("search space")
 SPACES.register("cell")(CellSpace())
+# sharpDARTS' Differentiable Hyperparameter Grid Search (sec. 4.1): a space whose result is a path,
+# not a cell; its supernet's `write_result` and the entry's `plot_history` are the run's hooks for that.
+SPACES.register("hypercuboid")(HyperCuboidSpace())
 
 # name -> (weight optimizer, epochs of the stage, final lr, power p) -> per-epoch scheduler; p is the
 # recipe's lr_power, which only cosine power annealing reads.

@@ -24,6 +24,9 @@ output_edges (stretchable-cells paper, Table 5) DARTS' alphas, but each state ke
            output edges instead of each node its 2 strongest input edges.
 stretchable (stretchable-cells paper, Huang et al.) the topology is each source's argmax output-edge code; nodes that no live
            state feeds are removed; each kept edge takes its best non-`none` op.
+edge normalization (PC-DARTS, arXiv:1907.05737 sec. 3.3) before any rule, each edge's op weights
+           are multiplied by its edge weight (the softmax of the betas over the node's inputs), so
+           the betas decide which inputs a node keeps; the op chosen on an edge does not change.
 """
 
 from __future__ import annotations
@@ -217,6 +220,11 @@ def _prune_unfed(cell: list[Node]) -> list[Node]:
 
 
 # --------------------------------------------------------------------------- whole genotype
+def scale_edges(weights: EdgeWeights, scales: Sequence[float]) -> list[dict[str, float]]:
+    """Every op weight of edge e times scales[e] (edge normalization's derivation weights)."""
+    return [{op: v * s for op, v in w.items()} for w, s in zip(weights, scales)]
+
+
 def derive_cells(supernet: Any, rule: str = "standard", max_skips: Optional[int] = None,
                  rerank: bool = True) -> dict[str, list[Node]]:
     """{cell_type: nodes} for every cell type of the supernet's space."""
@@ -227,6 +235,8 @@ def derive_cells(supernet: Any, rule: str = "standard", max_skips: Optional[int]
     edge_list = space.edge_list
     cells = {}
     for t in space.cell_types:
+        if getattr(space, "edge_norm", False):
+            weights[t] = scale_edges(weights[t], supernet.edge_scales(t).detach().cpu().tolist())
         w = rank_by(weights[t], ops)
         cap = None if space.is_reduction(t) else max_skips
         if space.stretchable:

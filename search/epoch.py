@@ -1,9 +1,8 @@
 """What one search epoch needs besides the strategy's step: moving batches to the device, mixed
-precision, the NaN guard, the end-of-epoch evaluation and the epoch's history record."""
+precision (both from zoo.speed_options), the NaN guard, the end-of-epoch evaluation and the epoch's history record."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Mapping
 
 import torch
@@ -12,6 +11,7 @@ import torch.nn.functional as F
 from ..checkpoint import CheckpointStore
 from ..errors import ZooError
 from ..runtime import DistContext, non_finite
+from ..speed_options import autocast, prepare_batch
 from .discretize import derive_cells
 from .history import finite_or_none
 from .outputs import arch_snapshot, format_cells
@@ -21,17 +21,9 @@ class SearchDiverged(ZooError):
     """A loss or an architecture parameter became NaN or infinite."""
 
 
-def to_device(x, y, device: torch.device, channels_last: bool):
-    x = x.to(device, non_blocking=True)
-    if channels_last and device.type == "cuda":
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, y.to(device, non_blocking=True)
-
-
-def autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+# The one implementation of the speed options (zoo.speed_options), under the names the run uses:
+# bf16 autocast and channels_last on any device torch runs them on.
+to_device = prepare_batch
 
 
 def check_finite(values: Mapping[str, float], supernet, where: str, ctx: DistContext,
@@ -95,7 +87,9 @@ class EpochMeter:
             **{k: finite_or_none(v) for k, v in sorted(stats.items())},
             "eval_loss": finite_or_none(eval_loss), "eval_acc": eval_acc,
             "seconds": round(seconds, 3),
-            "genotype": format_cells(derive_cells(supernet, cfg.rule, cfg.max_skips)),
+            # A space without cells (the HyperCuboid) describes its own current result.
+            "genotype": (supernet.describe() if hasattr(supernet, "describe")
+                         else format_cells(derive_cells(supernet, cfg.rule, cfg.max_skips))),
             "weights": {ct: [list(edge.values()) for edge in edges] for ct, edges in weights.items()},
             "candidates": {ct: [list(edge) for edge in edges] for ct, edges in weights.items()},
         }

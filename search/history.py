@@ -129,3 +129,72 @@ def plot_topology(path: Path, records: Sequence[Mapping[str, Any]], title: str =
     fig.tight_layout()
     atomic_save_figure(fig, path, dpi=110)
     plt.close(fig)
+
+
+def plot_hypercuboid(path: Path, grid: Any, layers_per_epoch: Sequence[Sequence[Any]], epochs: Sequence[int],
+                     chosen: Any, title: str = "") -> None:
+    """The HyperCuboid search (sharpDARTS sec. 4.1): top row, one heatmap per grid layer of the final
+    softmax weights (rows: input channels; columns: output channels x primitive), the chosen path's
+    entry boxed; bottom row, per layer against the epoch, the total weight of each output channel
+    choice (solid) and of each primitive (dashed), times the number of choices (1 = uniform)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+
+    if not layers_per_epoch:
+        return
+    n, _, n_prim = grid.shape
+    final = [w.detach().double().numpy() if hasattr(w, "detach") else w for w in layers_per_epoch[-1]]
+    cols = grid.layers
+    fig, axes = plt.subplots(2, cols, figsize=(max(3.0, 1.1 + 0.45 * n * n_prim) * cols, 6.4), squeeze=False)
+    # Relative to uniform (times the layer's number of entries), centred at 1: early in a search the
+    # weights differ in the third decimal, which an absolute scale from 0 would hide.
+    entries = n * n * n_prim
+    low = min(min(float(w.min()) * entries for w in final), 1.0 - 1e-6)
+    high = max(max(float(w.max()) * entries for w in final), 1.0 + 1e-6)
+    norm = TwoSlopeNorm(vcenter=1.0, vmin=low, vmax=high)  # white = uniform, whatever the range
+    image = None
+    for t, (ax, w) in enumerate(zip(axes[0], final)):
+        flat = w.reshape(n, n * n_prim) * entries
+        image = ax.imshow(flat, cmap="RdBu_r", norm=norm, aspect="auto")
+        step = chosen.steps[t]
+        ax.add_patch(Rectangle((step.c_out * n_prim + step.primitive - 0.5, step.c_in - 0.5), 1, 1, fill=False,
+                               edgecolor="red", linewidth=2.0))
+        ax.set_xticks(range(n * n_prim))
+        ax.set_xticklabels([f"{grid.channels[j]}\n{grid.primitives[p].split('_')[0]}"
+                            for j in range(n) for p in range(n_prim)], fontsize=6)
+        ax.set_yticks(range(n))
+        ax.set_yticklabels([str(c) for c in grid.channels], fontsize=7)
+        for j in range(1, n):
+            ax.axvline(j * n_prim - 0.5, color="white", linewidth=0.8)
+        ax.set_title(f"layer {t + 1} ({grid.kinds[t]})", fontsize=9)
+        ax.set_xlabel("c_out / primitive", fontsize=7)
+        if t == 0:
+            ax.set_ylabel("c_in", fontsize=8)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes[0]), fraction=0.02, pad=0.01, label="weight x entries\n(1 = uniform)")
+    colors = [plt.get_cmap("tab10")(k % 10) for k in range(max(n, n_prim))]
+    for t, ax in enumerate(axes[1]):
+        series = [w[t].detach().double().numpy() if hasattr(w[t], "detach") else w[t] for w in layers_per_epoch]
+        for j in range(n):
+            ax.plot(epochs, [float(s[:, j, :].sum()) * n for s in series], color=colors[j], linewidth=1.2,
+                    marker="o", markersize=2, label=f"c_out {grid.channels[j]}")
+        for p in range(n_prim):
+            ax.plot(epochs, [float(s[:, :, p].sum()) * n_prim for s in series], color=colors[p], linewidth=1.0,
+                    linestyle="--", label=grid.primitives[p])
+        ax.axhline(1.0, color="0.3", linewidth=0.6)
+        ax.ticklabel_format(axis="y", useOffset=False)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("epoch", fontsize=8)
+        if t == 0:
+            ax.set_ylabel("total weight x choices\n(1 = uniform)", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[1][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    fig.suptitle((title + "\n" if title else "") + "boxed: the best path's entry per layer", fontsize=9)
+    atomic_save_figure(fig, path, dpi=110)
+    plt.close(fig)

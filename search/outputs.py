@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence, Union
 
 from ..genotype import Genotype, Preset, genotype_from_dict, genotype_to_dict, save_genotype
 from .history import plot_history, plot_topology, write_history
+from .components import SPACES
 from .recipes import SearchRecipe, eval_network
 
 DEFAULT_OUT_DIR = Path("runs") / "search"
@@ -127,6 +128,10 @@ def stage_records(cfg: SearchRecipe) -> list[dict[str, Any]]:
 def write_history_files(paths: RunPaths, cfg: SearchRecipe, data: str, seed: int, history: list) -> None:
     header = {"recipe": cfg.name, "data": data, "seed": seed, "stages": stage_records(cfg)}
     write_history(paths.history, header, history)
+    own_plot = getattr(SPACES.find(cfg.space), "plot_history", None)  # a space without cells draws its own
+    if own_plot is not None:
+        own_plot(paths.plot, cfg, history, title=f"{cfg.name} on {data}, seed {seed}: alphas")
+        return
     plot_history(paths.plot, history, title=f"{cfg.name} on {data}, seed {seed}: alpha evolution")
     if history and "edge_scales" in history[-1]:
         plot_topology(paths.topology_plot, history, title=f"{cfg.name} on {data}, seed {seed}: topology (betas)")

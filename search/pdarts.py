@@ -123,7 +123,8 @@ def next_stage_candidates(supernet: Supernet, keep: int, drop_none: bool = False
 def build_stage(space: SearchSpace, stage: Stage,
                 edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                 **supernet_kw: Any) -> Supernet:
-    """A fresh supernet for `stage`; the first stage uses the space's full candidate list."""
+    """A fresh supernet for `stage`; the first stage uses the space's full candidate list. Later
+    stages build only the candidates that survived pruning: a pruned op has no module at all."""
     if edge_candidates is None and stage.ops_per_edge not in (None, len(space.candidates)):
         raise ZooError(f"P-DARTS stages: the first stage expects {stage.ops_per_edge} ops per edge, "
                        f"the space has {len(space.candidates)} (adjust `ops` of the stage plan)")

@@ -84,6 +84,10 @@ class SearchRecipe:
     topology: str = "output"              # stretchable only: output edges (eqs. 9-15) or input edges (eqs. 3-6)
     out_edges: Optional[int] = None       # stretchable only: exactly k output edges per state (eq. 10)
     eval_params_m: Optional[float] = None  # evaluation C: the one whose params (M) are nearest this budget
+    beta_split: bool = False  # stretchable only: betas step on their own share of the alphas' data (ImageNet setting)
+    # --- PC-DARTS (arXiv:1907.05737): 1/K of each edge's channels through the ops; edge betas
+    partial_channels: int = 1  # K (1: every channel goes through the ops, as DARTS)
+    edge_norm: bool = False    # one beta per edge, softmaxed over each node's inputs
     # --- `--data digits`: a small CPU setting that keeps the recipe's method
     digits: Mapping[str, Any] = field(default_factory=dict)
 
@@ -142,7 +146,8 @@ _MILENAS_SOURCE = ("MiLeNAS (He et al., 'MiLeNAS: Efficient Neural Architecture 
                    "0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, half/half split")
 
 # The digits preset: 8x8 digit images upsampled to 32x32; a few hundred images, a few epochs,
-# a narrow and shallow supernet. Measured: well under 10 minutes on 2 CPU cores.
+# a narrow and shallow supernet. Measured: well under 10 minutes on 2 CPU cores. The preset's
+# alphas' learning rate is not the paper's: `digits_arch_lr` scales it to the preset's few steps.
 _DIGITS_SINGLE = dict(channels=8, layers=5, epochs=4, batch_size=32, subset=512, w_lr_min=0.001)
 _DIGITS_STAGED = dict(channels=8, stage_layers=(3, 5, 5), epochs=3, warmup_epochs=1,
                       batch_size=32, subset=512)
@@ -224,6 +229,24 @@ RECIPES["darts_wo_sc_input"] = dataclasses.replace(
     RECIPES["darts_wo_sc"], name="darts_wo_sc_input", topology="input", out_edges=None,
     source="DARTS w/o SC, input-edge topology: two input edges per node chosen by pair variables "
            "(eqs. 3-6, Table 5's 'Input Edges' column) " + _WO_SC_SOURCE)
+# PC-DARTS (Xu et al., ICLR 2020, arXiv:1907.05737): sec. 4.2 (CIFAR-10 search) and the authors'
+# search script (yuhuixu1993/PC-DARTS, train_search.py: batch 256, lr 0.1 to 0.001, arch lr 6e-4,
+# arch wd 1e-3, 50 epochs, alphas and betas updated from epoch 15 on, first order; model_search.py:
+# K = 4, channel shuffle, edge betas).
+RECIPES["pc_darts"] = SearchRecipe(
+    name="pc_darts", strategy="first_order",
+    source=("PC-DARTS (Xu et al., 'PC-DARTS: Partial Channel Connections for Memory-Efficient Architecture "
+            "Search', ICLR 2020, arXiv:1907.05737, secs. 3.2-3.3 and 4.2): partial channel connections with "
+            "K = 4 (the first C/4 channels through the ops, the rest bypassed, max-pooled on reducing edges, "
+            "then a channel shuffle, as the authors' code), edge normalization (one beta per edge, softmax "
+            "over a node's inputs, also weighting the derivation), DARTS' space (8 ops, 4 nodes), 8 cells, "
+            "C 16, 50 epochs, batch 256, SGD 0.1 cosine to 0.001, momentum 0.9, wd 3e-4, weights clipped to "
+            "norm 5, Adam 6e-4 (0.5, 0.999) wd 1e-3 on alphas and betas, first order, architecture updates "
+            "from epoch 16 on (15 warm-up epochs), half/half split"),
+    partial_channels=4, edge_norm=True, epochs=50, batch_size=256, w_lr=0.1, w_lr_min=0.001,
+    a_lr=6e-4, a_wd=1e-3, warmup_epochs=15, eval_drop_path=0.3,
+    # K = 4 needs C divisible by 4: C 16 at the digits scale costs about what C 8 costs DARTS.
+    digits=dict(_DIGITS_SINGLE, channels=16, batch_size=64, warmup_epochs=1))
 RECIPES["darts_v2_output_edges"] = dataclasses.replace(
     RECIPES["darts_v2"], name="darts_v2_output_edges", rule="output_edges",
     source=("DARTS (2nd order) derived from the output side: each state keeps its two strongest output "
@@ -259,6 +282,25 @@ RECIPES["sharpsepconv_darts"] = SearchRecipe(
             + _SHARP_SOURCE),
     **_SHARP)
 
+# sharpDARTS' Differentiable Hyperparameter Grid Search (arXiv:1903.09900, sec. 4.1, Fig. 6, Table 4): the
+# MultiChannelNet HyperCuboid, searched for 60 epochs (sec. 4.1); the rest as the authors' README runs it
+# (train_search.py --multi_channel: batch 64, --cutout --autoaugment, cosine power annealing 0.025 to 1e-4).
+RECIPES["hypercuboid"] = SearchRecipe(
+    name="hypercuboid", space="hypercuboid", op_set="sharp",
+    source=("Differentiable Hyperparameter Grid Search on the MultiChannelNet HyperCuboid (Hundt, Jain, Hager, "
+            "'sharpDARTS: Faster and More Accurate Differentiable Architecture Search', arXiv:1903.09900, sec. 4.1, "
+            "Fig. 6, Table 4): grid ((4x4)x3x3x2), channel choices 32, 64, 128, 256 (--channels the smallest, "
+            "--nodes their number), 3 normal and 3 reduction layers alternating (--layers 6), primitives "
+            "SharpSepConv and max pool (resized by a 1x1 conv), one softmax per grid layer, scalar weighting "
+            "(--weighting max_w: Max-W, eq. 3, sec. 4.3); the result is the path of maximal total weight; 60 "
+            "epochs (sec. 4.1; the authors' README runs 120), first order, batch 64, SGD 0.025 to 1e-4 by cosine "
+            "power annealing p = 2, momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, half/half split, "
+            "cutout 16 and AutoAugment (the authors' README command)"),
+    strategy="first_order", candidates=("sep_conv_3x3", "max_pool_3x3"), channels=32, nodes=4, layers=6,
+    lr_schedule="cosine_power", lr_power=2.0, w_lr=0.025, w_lr_min=1e-4, epochs=60, batch_size=64, cutout=16,
+    autoaugment=True, weighting="scalar",
+    digits=dict(_DIGITS_SINGLE, channels=4, nodes=3, layers=4))
+
 
 def recipe_names() -> tuple[str, ...]:
     return tuple(RECIPES)
@@ -284,7 +326,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
             high=1000, low_open=True),
     Setting("op_set", str, "op set the candidates come from", choices=op_set_names),
     Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
-    Setting("nodes", int, "intermediate nodes per cell", low=1, high=16),
+    Setting("nodes", int, "intermediate nodes per cell (space hypercuboid: channel choices per layer)", low=1,
+            high=16),
     Setting("stages", str, "cell type of each block", many=True),
     Setting("stretchable", bool, "learn the cell topology (stretchable cells)"),
     Setting("c_mid", int, "op set option c_mid, the choke width of op set sharp (default: the op set's)",
@@ -327,6 +370,11 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("out_edges", int, "stretchable: exactly this many output edges per state", low=1, high=64, optional=True),
     Setting("eval_params_m", float, "evaluation C: params (M) the preset's channels come nearest to", low=0,
             high=1e4, low_open=True, optional=True),
+    Setting("beta_split", bool, "stretchable: the alphas' data is halved, one half steps the alphas, the other "
+            "the betas (D_val_alpha, D_val_beta)"),
+    Setting("partial_channels", int, "K of PC-DARTS' partial channels: 1/K of each edge's channels go through "
+            "its ops (1: all)", low=1, high=64),
+    Setting("edge_norm", bool, "PC-DARTS edge normalization: a beta per edge, softmax over a node's inputs"),
 ), relations=(
     lambda r: next((f"{key} has {len(r[key])} entries but stage_layers has {len(r['stage_layers'])}; give one "
                     "per stage" for key in ("stage_ops", "stage_dropout")
@@ -343,6 +391,17 @@ SEARCH_SETTINGS = Domain("search recipe", (
                if r["candidates"] is not None and r["space_ablation"] is not None else None),
     lambda r: ("out_edges fixes output edges; the input-edge topology always picks two input edges"
                if r["out_edges"] is not None and r["topology"] == "input" else None),
+    lambda r: ("beta_split needs topology variables; add --stretchable" if r["beta_split"] and not r["stretchable"]
+               else None),
+    lambda r: (f"beta_split needs a strategy that uses the alphas' data; {r['strategy']} steps the architecture on "
+               "the training batch" if r["beta_split"] and STRATEGIES.canonical(r["strategy"]) == "one_level"
+               else None),
+    lambda r: ("beta_split steps alphas and betas on different batches; drop one_pass from strategy_kwargs"
+               if r["beta_split"] and (r["strategy_kwargs"] or {}).get("one_pass") else None),
+    lambda r: (f"channels {r['channels']} do not split into 1/{r['partial_channels']} parts; use --channels "
+               f"divisible by {r['partial_channels']}" if r["channels"] % r["partial_channels"] else None),
+    lambda r: ("edge_norm and stretchable both give the edges beta variables; choose one"
+               if r["edge_norm"] and r["stretchable"] else None),
     lambda r: (f"c_mid {r['c_mid']} is an option of op sets with a choke width (e.g. sharp); op set "
                f"{r['op_set']} has none" if r["c_mid"] is not None
                and "c_mid" not in get_op_set(r["op_set"]).options else None),
@@ -351,9 +410,35 @@ OVERRIDABLE = SEARCH_SETTINGS.names
 assert set(OVERRIDABLE) == {f.name for f in dataclasses.fields(SearchRecipe)} - set(_DESCRIPTIVE)
 
 
+# Training images of the data each paper's search setting runs on (CIFAR-10's training split), and of
+# the digits training split (zoo.data; checked by the tests).
+PAPER_TRAIN_IMAGES = 50_000
+DIGITS_TRAIN_IMAGES = 1437
+
+
+def arch_steps(r: SearchRecipe, train_images: int) -> int:
+    """How many architecture steps the recipe takes on `train_images` images: one per weight batch in
+    every epoch after each stage's weight-only warm-up."""
+    images = min(r.subset or train_images, train_images)
+    per_epoch = max(1, int(round(images * r.train_fraction)) // r.batch_size)
+    return sum(max(0, s.epochs - s.warmup_epochs) * per_epoch for s in r.stage_plan())
+
+
+def digits_arch_lr(paper: SearchRecipe, digits: SearchRecipe) -> float:
+    """The alphas' learning rate of a digits run: the paper's, times the paper's architecture steps over
+    the digits run's. Adam moves a parameter by about its learning rate per step while the gradient
+    keeps its sign, so this gives the few digits steps the same distance the alphas can travel in the
+    paper's search (DARTS: 3e-4 over 19,500 steps; its digits preset: 0.18 over 32). At the paper's
+    rate the digits alphas end within 1 % of uniform (measured: the top op 1.007x uniform on the mean
+    edge for darts_v1, seed 7) and the derived cell is close to a random draw; scaled, 3.5x."""
+    lr = paper.a_lr * arch_steps(paper, PAPER_TRAIN_IMAGES) / max(1, arch_steps(digits, DIGITS_TRAIN_IMAGES))
+    return float(f"{min(lr, 1.0):.3g}")
+
+
 def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]] = None,
                     data: Optional[str] = None) -> SearchRecipe:
-    """The recipe with the digits preset (when `data == "digits"`) and then the user's overrides.
+    """The recipe with the digits preset (when `data == "digits"`, its alphas' learning rate scaled by
+    `digits_arch_lr` unless the preset gives one) and then the user's overrides.
 
     Explicit overrides always win over the preset. When a staged recipe's `epochs` is overridden
     without `warmup_epochs`, the weight-only warm-up keeps the paper's share (10 of 25 epochs) so
@@ -368,6 +453,8 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
     out = recipe
     if data == "digits":
         out = dataclasses.replace(out, **SEARCH_SETTINGS.check(recipe.digits, where))
+        if "a_lr" not in recipe.digits:
+            out = dataclasses.replace(out, a_lr=digits_arch_lr(recipe, out))
     base = out
     out = dataclasses.replace(out, **overrides)
     if "epochs" in overrides and "warmup_epochs" not in overrides and base.warmup_epochs:

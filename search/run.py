@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import sys
 import time
@@ -37,26 +38,35 @@ from ..errors import CheckpointError, OutputError, ZooError
 from ..locks import output_lock
 from ..paths import is_safe_name
 from ..settings import SEED, THREADS, WORKERS, Domain, Setting
+from ..device_data import DeviceImages, augmentation_for
+from ..speed_options import AMP, CHANNELS_LAST, COMPILE, DATA_ON_DEVICE, SpeedOptions, check_amp, prepare_model
 from ..runtime import (device_kind, distributed_context, first_line, resolve_device, rng_state, seed_everything,
                        set_rng_state)
 from . import distributed as ddp
-from .batches import (ARCH_BATCHES, ARCH_LOADER, EVAL_BATCHES, EVAL_LOADER, SUPERNET_INIT, WEIGHT_BATCHES,
-                      WEIGHT_LOADER, epoch_batches, epoch_seed, make_loader, split_indices)
+from .separation import top_over_uniform
+from .batches import (ARCH_BATCHES, ARCH_LOADER, BETA_BATCHES, BETA_LOADER, EVAL_BATCHES, EVAL_LOADER, SUPERNET_INIT,
+                      WEIGHT_BATCHES, WEIGHT_LOADER, epoch_batches, epoch_seed, make_loader, split_alpha_beta,
+                      split_indices)
 from .components import SCHEDULES, SPACES
 from .epoch import EpochMeter, autocast, check_finite, evaluate, to_device
 from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_cells, write_genotype,
                       write_history_files)
 from .pdarts import Stage, next_stage_candidates
 from .recipes import SearchRecipe, apply_overrides, get_recipe
+from .supernet import RECOMPUTE
 from .strategies import make_strategy
 
 SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
 # How a run is run (the recipe's domain is recipes.SEARCH_SETTINGS); checked before any work.
 RUN_SETTINGS = Domain("search run", (
     Setting("data", str, "search data", choices=SEARCH_DATASETS),
-    SEED, THREADS, WORKERS,
+    SEED, THREADS, WORKERS, AMP, CHANNELS_LAST, COMPILE, DATA_ON_DEVICE,
     Setting("stop_after_epochs", int, "pause after N epochs (checkpoint kept; continue with --resume)", low=1,
             high=10 ** 6, optional=True, metavar="N"),
+    # A run option, not a recipe field: it changes memory and time, never the result, so a run may
+    # be resumed with another value and the genotype's recorded settings do not mention it.
+    Setting("recompute", str, "recompute activations in the backward pass instead of storing them: per cell, "
+            "per mixed op, or none (same result, less memory, more time)", choices=RECOMPUTE),
 ))
 # The digits preset's supernet is too small for intra-op parallelism to pay: with 2 threads each
 # tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
@@ -83,10 +93,13 @@ class RunOptions:
     device: str = "auto"
     amp: bool = False
     channels_last: bool = False
+    compile: bool = False
+    data_on_device: bool = False
     workers: Optional[int] = None
     progress: Optional[bool] = None
     threads: Optional[int] = None
     stop_after_epochs: Optional[int] = None
+    recompute: str = "none"  # "cell" | "mixed_op": activation checkpointing in the supernet
     log: Optional[Callable[[str], None]] = None
     dataset: Any = None  # replaces load_dataset (tests, notebooks)
 
@@ -113,6 +126,11 @@ class SearchRun:
         self.progress = (sys.stderr.isatty() if opts.progress is None else opts.progress) and self.ctx.is_main
         self.store = CheckpointStore(self.paths.checkpoints, kind="search")
         self.info = dataset_info(opts.data)
+        self.speed = SpeedOptions(opts.amp, opts.channels_last, opts.compile, opts.data_on_device)
+        if opts.amp:
+            check_amp(self.device)
+        # The training transform's augmentation, done on the device (refused here, before any file is written).
+        self.device_aug = augmentation_for(opts.data, cfg.cutout, cfg.autoaugment) if opts.data_on_device else None
         self.settings = {"recipe": {k: v for k, v in cfg.to_dict().items() if k not in ("source", "digits")},
                          "data": opts.data, "seed": int(opts.seed), "world_size": self.ctx.world_size}
         self.plan: tuple[Stage, ...] = cfg.stage_plan()
@@ -210,14 +228,21 @@ class SearchRun:
         cfg, opts, ctx = self.cfg, self.opts, self.ctx
         seed_everything(opts.seed)
         self.dataset = self._load_dataset()
+        if self.device_aug is not None:
+            self.dataset = DeviceImages.from_dataset(self.dataset, opts.data, self.device, self.device_aug)
         self.w_idx, self.a_idx = split_indices(len(self.dataset), cfg.train_fraction, opts.seed, cfg.subset)
+        # With beta_split the alphas' half is cut again; the epoch-end evaluation keeps using all of it.
+        self.eval_idx = self.a_idx
+        self.b_idx: Optional[list[int]] = None
+        if cfg.beta_split:
+            self.a_idx, self.b_idx = split_alpha_beta(self.a_idx)
         self.batch = max(2, cfg.batch_size // ctx.world_size)
         plan = self.plan
-        self.emit(f"search {cfg.name} on {opts.data}: {len(self.w_idx)} images for the weights, {len(self.a_idx)} for "
-                  f"the alphas; {len(plan)} stage(s) of {plan[0].epochs} epochs; cells "
+        arch_share = f"{len(self.a_idx)} for the alphas" + (f", {len(self.b_idx)} for the betas" if self.b_idx else "")
+        self.emit(f"search {cfg.name} on {opts.data}: {len(self.w_idx)} images for the weights, {arch_share}; {len(plan)} stage(s) of {plan[0].epochs} epochs; cells "
                   f"{'-'.join(str(s.layers) for s in plan)}, C {cfg.channels}, batch {cfg.batch_size}"
                   f"{f' ({ctx.world_size} ranks)' if ctx.enabled else ''}; {cfg.strategy}; seed {opts.seed}; "
-                  f"device {self.device}")
+                  f"device {self.device} ({self.speed.describe()})")
         candidates, first_stage = None, 0
         if self.ckpt is not None:
             self.history = list(self.ckpt.meta.get("history", []))
@@ -241,8 +266,13 @@ class SearchRun:
         # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
         torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
         supernet = SPACES.get(cfg.space).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
-        if self.opts.channels_last and dev.type == "cuda":
-            supernet = supernet.to(memory_format=torch.channels_last)
+        if self.opts.recompute != "none":
+            if not hasattr(supernet, "set_recompute"):
+                raise ZooError(f"search space {cfg.space!r}: its supernet cannot recompute activations; "
+                               "drop --recompute")
+            supernet.set_recompute(self.opts.recompute)
+        # Compiled in place: the strategy's forward passes (weights' and alphas') run the compiled graph.
+        prepare_model(supernet, self.opts.channels_last, self.opts.compile)
         if ctx.enabled:
             ddp.broadcast_parameters(supernet)
         w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
@@ -251,8 +281,9 @@ class SearchRun:
                                  weight_decay=cfg.a_wd)
         sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min, cfg.lr_power)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
+        beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
-                                 **dict(cfg.strategy_kwargs))
+                                 beta_params=beta_params, **dict(cfg.strategy_kwargs))
         start_epoch = 0
         if self.ckpt is not None and int(self.ckpt.meta["stage"]) == index:
             try:
@@ -294,17 +325,24 @@ class SearchRun:
                                   ctx.world_size, ctx.rank, steps=len(w_batches))
         w_loader = make_loader(self.dataset, w_batches, self.workers, epoch_seed(seed, index, epoch, WEIGHT_LOADER), dev)
         a_loader = make_loader(self.dataset, a_batches, self.workers, epoch_seed(seed, index, epoch, ARCH_LOADER), dev)
+        b_loader: Any = itertools.repeat(None)
+        if self.b_idx is not None:
+            b_batches = epoch_batches(self.b_idx, self.batch, epoch_seed(seed, index, epoch, BETA_BATCHES),
+                                      ctx.world_size, ctx.rank, steps=len(w_batches))
+            b_loader = make_loader(self.dataset, b_batches, self.workers,
+                                   epoch_seed(seed, index, epoch, BETA_LOADER), dev)
         where = f"stage {index + 1} epoch {epoch + 1}"
         supernet.train()
         meter = EpochMeter()
         t0 = time.time()
         bar = tqdm(total=len(w_batches), disable=not self.progress, leave=False, dynamic_ncols=True,
                    desc=f"stage {index + 1}/{len(self.plan)} epoch {epoch + 1}/{stage.epochs}")
-        for step, (tb, vb) in enumerate(zip(w_loader, a_loader)):
+        for step, (tb, vb, bb) in enumerate(zip(w_loader, a_loader, b_loader)):
             tb = to_device(*tb, dev, opts.channels_last)
             vb = to_device(*vb, dev, opts.channels_last)
+            bb = None if bb is None else to_device(*bb, dev, opts.channels_last)
             with autocast(dev, opts.amp):
-                values = {k: float(v) for k, v in (strategy.step(tb, vb) or {}).items()}
+                values = {k: float(v) for k, v in (strategy.step(tb, vb, bb) or {}).items()}
             check_finite(values, supernet, f"{where} step {step + 1}", ctx, dev, self.store)
             meter.add(values, len(tb[1]))
             bar.update(1)
@@ -312,7 +350,7 @@ class SearchRun:
                 bar.set_postfix(loss=f"{values['train_loss']:.3f}")
         bar.close()
         sched.step()
-        val_batches = epoch_batches(self.a_idx, self.batch * 2, epoch_seed(seed, index, epoch, EVAL_BATCHES),
+        val_batches = epoch_batches(self.eval_idx, self.batch * 2, epoch_seed(seed, index, epoch, EVAL_BATCHES),
                                     ctx.world_size, ctx.rank)
         eval_loss, eval_acc = evaluate(supernet, make_loader(self.dataset, val_batches, self.workers,
                                                              epoch_seed(seed, index, epoch, EVAL_LOADER), dev),
@@ -321,6 +359,7 @@ class SearchRun:
             check_finite({"eval_loss": eval_loss}, supernet, where, ctx, dev, self.store)
         record = meter.record(supernet, self.cfg, index, epoch, stage, lr, p_skip, arch_on, eval_loss, eval_acc,
                               time.time() - t0, sum(s.epochs for s in self.plan[:index]) + epoch + 1)
+        record["top_over_uniform"] = top_over_uniform(record["weights"])
         self.history.append(record)
         self.emit(epoch_line(record, len(self.plan), stage.epochs, self.total_epochs))
         if ctx.enabled:
@@ -341,11 +380,21 @@ class SearchRun:
         cfg, opts, ctx = self.cfg, self.opts, self.ctx
         path = self.paths.genotype
         if ctx.is_main:
-            genotype = supernet.genotype(rule=cfg.rule, max_skips=cfg.max_skips, name=cfg.name)
-            path = write_genotype(genotype, arch_snapshot(supernet), cfg, self.user_overrides, opts.data, opts.seed,
-                                  self.paths, self.history, __version__, ctx.world_size)
+            write_result = getattr(supernet, "write_result", None)  # a space whose result is not a cell
+            if write_result is not None:
+                path, line = write_result(cfg, self.user_overrides, opts.data, opts.seed, self.paths, self.history,
+                                          __version__, ctx.world_size)
+            else:
+                genotype = supernet.genotype(rule=cfg.rule, max_skips=cfg.max_skips, name=cfg.name)
+                path = write_genotype(genotype, arch_snapshot(supernet), cfg, self.user_overrides, opts.data,
+                                      opts.seed, self.paths, self.history, __version__, ctx.world_size)
+                line = f"genotype: {format_cells(genotype)}"
             write_history_files(self.paths, cfg, opts.data, opts.seed, self.history)
-            self.emit(f"genotype: {format_cells(genotype)}")
+            self.emit(line)
+            sep = self.history[-1].get("top_over_uniform") if self.history else None
+            if sep:
+                self.emit(f"alphas: the top op's weight is {sep['mean']:.2f}x uniform on the mean edge "
+                          f"({sep['min']:.2f}x on the least decided; 1x: never moved)")
             self.emit(f"wrote {path} (+ {self.paths.history.name}, {self.paths.plot.name}); "
                       f"{self.elapsed_before + time.time() - self.start_time:.1f} s of search")
         if ctx.enabled:

@@ -41,6 +41,8 @@ class SearchSpace:
                 k = exactly k output edges per node (the stretchable-cells paper's fixed-topology 'DARTS w/o SC')
     topology    stretchable only: "output" (output edges, eqs. 9-15) or "input" (two input edges per
                 node chosen by pair variables, eqs. 3-6; the paper's Table 5 'Input Edges' column)
+    edge_norm   one beta per edge, softmaxed over each node's inputs, weighting the edge outputs
+                and the derivation (PC-DARTS edge normalization, arXiv:1907.05737 sec. 3.3)
     """
 
     op_set: str = "darts"
@@ -53,6 +55,7 @@ class SearchSpace:
     op_options: Mapping[str, Any] = field(default_factory=dict)
     out_edges: Optional[int] = None
     topology: str = "output"
+    edge_norm: bool = False
 
     def __post_init__(self) -> None:
         # Normalize sequences so that spaces compare equal and hash however they were written.
@@ -88,6 +91,8 @@ class SearchSpace:
             raise ZooError(f"{WHERE}: out_edges: expected None or a positive whole number, got {self.out_edges!r}")
         if self.topology not in TOPOLOGIES:
             raise ZooError(f"{WHERE}: topology: expected one of {list(TOPOLOGIES)}, got {self.topology!r}")
+        if self.edge_norm and self.stretchable:
+            raise ZooError(f"{WHERE}: edge_norm and stretchable both give the edges beta variables; choose one")
         self._check_stages()
         for key in self.op_options:
             if key not in ops.options:
@@ -182,6 +187,7 @@ class SearchSpace:
             "op_options": dict(self.op_options),
             "out_edges": self.out_edges,
             "topology": self.topology,
+            "edge_norm": self.edge_norm,
         }
 
     @classmethod

@@ -66,6 +66,9 @@ class ArchStrategy:
                      P-DARTS authors' code clips them to 5)
     topology_reg     lambda of the stretchable regularizer (10 in the stretchable-cells paper)
     warmup           True: `step` only trains the weights
+    beta_params      architecture parameters that step on their own batch when `step` is given a
+                     `beta_batch` (the stretchable topology variables with `beta_split`); the
+                     alphas then see only `val_batch` and the betas only `beta_batch`
     """
 
     name = "base"
@@ -73,7 +76,7 @@ class ArchStrategy:
     def __init__(self, supernet: nn.Module, w_optimizer: torch.optim.Optimizer,
                  a_optimizer: torch.optim.Optimizer, grad_clip: Optional[float] = 5.0,
                  arch_grad_clip: Optional[float] = None, topology_reg: float = 10.0,
-                 warmup: bool = False):
+                 warmup: bool = False, beta_params: Sequence[torch.Tensor] = ()):
         self.net = supernet
         self.w_optimizer = w_optimizer
         self.a_optimizer = a_optimizer
@@ -83,20 +86,43 @@ class ArchStrategy:
         self.warmup = warmup
         self.weights = list(supernet.weight_parameters())
         self.arch = list(supernet.arch_parameters())
+        beta_ids = {id(p) for p in beta_params}
+        self.beta_params = [p for p in self.arch if id(p) in beta_ids]
+        self.alpha_params = [p for p in self.arch if id(p) not in beta_ids]
 
     # ------------------------------------------------------------------ interface
-    def step(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
+    def step(self, train_batch: Batch, val_batch: Optional[Batch],
+             beta_batch: Optional[Batch] = None) -> dict[str, float]:
         stats: dict[str, float] = {}
         if not self.warmup:
-            stats.update(self.arch_step(train_batch, val_batch))
+            stats.update(self.arch_step(train_batch, val_batch, beta_batch))
         stats.update(self.weight_step(train_batch))
         return stats
 
-    def arch_step(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
+    def arch_step(self, train_batch: Batch, val_batch: Optional[Batch],
+                  beta_batch: Optional[Batch] = None) -> dict[str, float]:
         self.a_optimizer.zero_grad(set_to_none=True)
-        stats = self.compute_arch_grads(train_batch, val_batch)
+        if beta_batch is None or not self.beta_params:
+            stats = self.compute_arch_grads(train_batch, val_batch)
+        else:
+            stats = self._split_arch_grads(train_batch, val_batch, beta_batch)
         self._clip_arch()
         self.a_optimizer.step()
+        return stats
+
+    def _split_arch_grads(self, train_batch: Batch, val_batch: Optional[Batch],
+                          beta_batch: Batch) -> dict[str, float]:
+        """The method's own gradient, computed twice: for the alphas on `val_batch`, for the betas on
+        `beta_batch` (each group differentiates only its own objective; one Adam step then moves both)."""
+        everything = self.arch
+        try:
+            self.arch = self.alpha_params
+            stats = self.compute_arch_grads(train_batch, val_batch)
+            self.arch = self.beta_params
+            beta_stats = self.compute_arch_grads(train_batch, beta_batch)
+        finally:
+            self.arch = everything
+        stats.update({f"beta_{k}" if k.startswith("val_") else k: v for k, v in beta_stats.items()})
         return stats
 
     def compute_arch_grads(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
@@ -282,9 +308,13 @@ class OneLevel(ArchStrategy):
 
     name = "one_level"
 
-    def step(self, train_batch: Batch, val_batch: Optional[Batch] = None) -> dict[str, float]:
+    def step(self, train_batch: Batch, val_batch: Optional[Batch] = None,
+             beta_batch: Optional[Batch] = None) -> dict[str, float]:
         if self.warmup:
             return self.weight_step(train_batch)
+        if beta_batch is not None:
+            raise ZooError("one_level: steps the architecture on the training batch; it has no use for a "
+                           "separate betas' batch (drop beta_split)")
         x, y = train_batch[0], train_batch[1]
         self.w_optimizer.zero_grad(set_to_none=True)
         self.a_optimizer.zero_grad(set_to_none=True)
@@ -331,12 +361,15 @@ class MixedLevel(ArchStrategy):
         self.lam_train = lam_train
         self.one_pass = bool(one_pass)
 
-    def step(self, train_batch: Batch, val_batch: Optional[Batch]) -> dict[str, float]:
+    def step(self, train_batch: Batch, val_batch: Optional[Batch],
+             beta_batch: Optional[Batch] = None) -> dict[str, float]:
         if self.warmup:
             return self.weight_step(train_batch)
         if not self.one_pass:
             # arch_step (train and val passes, alphas only), then weight_step (a fresh train pass).
-            return super().step(train_batch, val_batch)
+            return super().step(train_batch, val_batch, beta_batch)
+        if beta_batch is not None:
+            raise ZooError("mixed_level one_pass: alphas and betas share one pass; drop one_pass or beta_split")
         x, y = train_batch[0], train_batch[1]
         xv, yv = _need(val_batch, self.name)
         self.w_optimizer.zero_grad(set_to_none=True)
@@ -385,5 +418,5 @@ def make_strategy(name: str, supernet: nn.Module, w_optimizer: torch.optim.Optim
                   a_optimizer: torch.optim.Optimizer, **kw: Any) -> ArchStrategy:
     """first_order | second_order | one_level | mixed_level (aliases: first, second, unrolled,
     milenas, ...); keyword options go to the strategy (grad_clip, arch_grad_clip, topology_reg,
-    warmup, and xi / unroll / r for second_order, lam / lam_train / one_pass for mixed_level)."""
+    warmup, beta_params, and xi / unroll / r for second_order, lam / lam_train / one_pass for mixed_level)."""
     return STRATEGIES.get(name)(supernet, w_optimizer, a_optimizer, **kw)

@@ -4,8 +4,15 @@ Ops come from the zoo's op registry built with `affine=False`, pools followed by
 BatchNorm, as the DARTS family does, so a derived genotype compiles to exactly the ops that were
 searched. Architecture parameters live per cell type: `alphas[t]` is (num_edges x num_ops), rows in
 `SearchSpace.edge_list` order; `betas[t]` (stretchable spaces only) holds the topology logits of
-`OutputEdgeTopology`. Each edge has its own candidate list (`edge_candidates`), which P-DARTS
-prunes between stages by building the next stage's supernet with fewer ops and more cells.
+`OutputEdgeTopology`, or (edge-normalized spaces, PC-DARTS) one logit per edge. Each edge has its
+own candidate list (`edge_candidates`), which P-DARTS prunes between stages by building the next
+stage's supernet with fewer ops and more cells: pruned ops are not built at all.
+
+Compute and memory: `none` is never run (it adds exactly zero; its weight still takes its share of
+the softmax); `partial_channels=K` sends only 1/K of each edge's channels through the ops
+(PC-DARTS, search/partial_channels.py); `set_recompute("cell" | "mixed_op")` stores only each
+cell's (or each mixed op's) inputs and recomputes the rest in the backward pass, with the same
+losses and gradients.
 """
 
 from __future__ import annotations
@@ -18,15 +25,25 @@ import torch.nn.functional as F
 
 from zoo.errors import GenotypeError, ZooError, closest
 from zoo.genotype import NUM_CELL_INPUTS, Genotype
-from zoo.network import add_stem, run_stem
+from zoo.network import add_stem, check_recompute, recomputed, run_stem
 from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
 from .discretize import derive_genotype
+from .partial_channels import EdgeNormalization, PartialChannels, check_partial_channels
 from .space import SearchSpace
 from .stretchable import OutputEdgeTopology, make_topology
 
 WEIGHTINGS = ("scalar", "max_w")
 STEMS = ("cifar", "imagenet")
+# What the supernet recomputes in the backward pass instead of storing (none: store everything).
+RECOMPUTE = ("none", "cell", "mixed_op")
+
+
+def max_w(w: torch.Tensor) -> torch.Tensor:
+    """Max-W weighting (sharpDARTS, arXiv:1903.09900, eq. 3) of softmax weights over the last dim:
+    1 - max(w) + w_i, so the strongest op is mixed at 1 and every other at its lag behind it. The
+    max is not detached (the authors' MixedOp keeps its gradient). Shared by every space."""
+    return 1.0 - w.max(dim=-1, keepdim=True).values + w
 
 
 class SkipDropout(nn.Module):
@@ -55,7 +72,8 @@ def build_search_op(ops: OpSet, name: str, channels: int, stride: int,
 
 
 class MixedOp(nn.Module):
-    """sum_o w_o * o(x) over the edge's candidate ops."""
+    """sum_o w_o * o(x) over the edge's candidate ops; `none` (zero) is not run, since w * 0
+    adds nothing to the sum and nothing to any gradient."""
 
     def __init__(self, ops: OpSet, candidates: Sequence[str], channels: int, stride: int,
                  options: Optional[Mapping[str, Any]] = None):
@@ -63,12 +81,15 @@ class MixedOp(nn.Module):
         self.candidates = tuple(candidates)
         self.ops = nn.ModuleList(build_search_op(ops, name, channels, stride, options or {})
                                  for name in self.candidates)
+        self.active = tuple(i for i, name in enumerate(self.candidates) if ops.group(name) != "none")
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = None
-        for w, op in zip(weights, self.ops):
-            h = w * op(x)
+        for i in self.active:
+            h = weights[i] * self.ops[i](x)
             out = h if out is None else out + h
+        if out is None:  # only `none` left on this edge: its (zero) output has the right shape
+            out = weights[0] * self.ops[0](x)
         return out
 
 
@@ -76,28 +97,49 @@ class SearchCell(nn.Module):
     """A cell with a MixedOp on every edge of the DAG; outputs all intermediate nodes."""
 
     def __init__(self, space: SearchSpace, cell_type: str, reduction: bool, reduction_prev: bool,
-                 c_prev_prev: int, c_prev: int, c: int, edge_candidates: Sequence[Sequence[str]]):
+                 c_prev_prev: int, c_prev: int, c: int, edge_candidates: Sequence[Sequence[str]],
+                 partial_channels: int = 1):
         super().__init__()
         self.cell_type = cell_type
         self.reduction = reduction
         self.nodes = space.nodes
+        self.recompute = "none"
         ops = get_op_set(space.op_set)
         self.preprocess0 = (FactorizedReduce(c_prev_prev, c, affine=False) if reduction_prev
                             else ReLUConvBN(c_prev_prev, c, 1, affine=False))
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, affine=False)
         self.edges = nn.ModuleList()
+        k = partial_channels
         for (target, src), cands in zip(space.edge_list, edge_candidates):
             stride = 2 if reduction and src < NUM_CELL_INPUTS else 1
-            self.edges.append(MixedOp(ops, cands, c, stride, space.op_options))
+            mixed = MixedOp(ops, cands, c // k, stride, space.op_options)
+            self.edges.append(PartialChannels(mixed, k, stride) if k > 1 else mixed)
         self.out_channels = space.nodes * c
 
-    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                scales: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.recompute == "cell" and self.training:
+            if scales is None:
+                return recomputed(self, self._forward, s0, s1, weights)
+            return recomputed(self, self._forward, s0, s1, weights, scales)
+        return self._forward(s0, s1, weights, scales)
+
+    def _edge(self, e: int, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if self.recompute == "mixed_op" and self.training:
+            return recomputed(self.edges[e], self.edges[e], x, w)
+        return self.edges[e](x, w)
+
+    def _forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
+                 scales: Optional[torch.Tensor] = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         e = 0
         for _ in range(self.nodes):
             node = None
             for src in range(len(states)):
-                h = self.edges[e](states[src], weights[e])
+                h = self._edge(e, states[src], weights[e])
+                if scales is not None:
+                    # Edge normalization scales the whole edge output, bypassed channels included.
+                    h = scales[e] * h
                 node = h if node is None else node + h
                 e += 1
             states.append(node)
@@ -112,17 +154,21 @@ class Supernet(nn.Module):
     edge_candidates       {cell_type: [ops of edge e, ...]}; default: space.candidates on every edge
     weighting             "scalar" (DARTS softmax) or "max_w" (sharpDARTS eq. 3: 1 - max(w) + w)
     skip_dropout          initial dropout rate after the identity skip_connect (P-DARTS)
+    partial_channels      K of PC-DARTS: 1/K of every edge's channels go through its ops (1: all)
     """
 
     def __init__(self, space: SearchSpace, channels: int = 16, layers: int = 8, num_classes: int = 10,
                  in_chans: int = 3, stem: str = "cifar", stem_multiplier: int = 3,
                  edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
-                 weighting: str = "scalar", skip_dropout: float = 0.0, alpha_init: float = 1e-3):
+                 weighting: str = "scalar", skip_dropout: float = 0.0, alpha_init: float = 1e-3,
+                 partial_channels: int = 1):
         super().__init__()
         if stem not in STEMS:
             raise ZooError(f"supernet: unknown stem {stem!r} ({closest(stem, STEMS)})")
         if weighting not in WEIGHTINGS:
             raise ZooError(f"supernet: unknown weighting {weighting!r} ({closest(weighting, WEIGHTINGS)})")
+        check_partial_channels(channels, partial_channels, "supernet")
+        self.partial_channels = partial_channels
         self.space = space
         self.channels = channels
         self.layers = layers
@@ -146,7 +192,7 @@ class Supernet(nn.Module):
             if reduction:
                 c_curr *= 2
             cell = SearchCell(space, cell_type, reduction, reduction_prev, c_prev_prev, c_prev, c_curr,
-                              self.edge_candidates[cell_type])
+                              self.edge_candidates[cell_type], partial_channels)
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.out_channels
@@ -165,10 +211,16 @@ class Supernet(nn.Module):
             self.register_buffer(f"mask_{t}", mask, persistent=False)
         self.betas = nn.ParameterDict()
         self.topology: Optional[OutputEdgeTopology] = None
+        self.edge_norm: Optional[EdgeNormalization] = None
         if space.stretchable:
             self.topology = make_topology(space.nodes, space.topology, out_edges=space.out_edges)
             for t in space.cell_types:
                 self.betas[t] = nn.Parameter(self.topology.init_betas(alpha_init))
+        elif space.edge_norm:
+            self.edge_norm = EdgeNormalization(space.nodes)
+            for t in space.cell_types:
+                self.betas[t] = nn.Parameter(self.edge_norm.init_betas(alpha_init))
+        self.recompute = "none"
         self.set_skip_dropout(skip_dropout)
 
     def _resolve_candidates(self, given: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> dict[str, list[tuple[str, ...]]]:
@@ -208,6 +260,13 @@ class Supernet(nn.Module):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
+    def set_recompute(self, mode: str) -> None:
+        """"cell" or "mixed_op": in training, store only each cell's (each mixed op's) inputs and
+        recompute its activations in the backward pass; "none": store everything."""
+        self.recompute = check_recompute(mode, RECOMPUTE, "supernet")
+        for cell in self.cells:
+            cell.recompute = mode
+
     def set_skip_dropout(self, p: float) -> None:
         self.skip_dropout = float(p)
         for m in self.modules():
@@ -228,7 +287,7 @@ class Supernet(nn.Module):
         reweighted if asked, times the merged topology probability s~(i, j) when stretchable."""
         w = self.op_weights(cell_type)
         if self.weighting == "max_w":
-            w = 1.0 - w.max(dim=-1, keepdim=True).values + w
+            w = max_w(w)
             if self._ragged[cell_type]:
                 w = w * getattr(self, f"mask_{cell_type}").to(w.dtype)
         if self.topology is not None:
@@ -236,10 +295,13 @@ class Supernet(nn.Module):
         return w
 
     def edge_scales(self, cell_type: str) -> Optional[torch.Tensor]:
-        """s~(i, j) per edge (stretchable spaces), else None."""
-        if self.topology is None:
-            return None
-        return self.topology.merged(self.betas[cell_type])
+        """The betas' weight of every edge: s~(i, j) (stretchable spaces), the softmax over the
+        node's inputs (edge normalization), else None."""
+        if self.topology is not None:
+            return self.topology.merged(self.betas[cell_type])
+        if self.edge_norm is not None:
+            return self.edge_norm.weights(self.betas[cell_type])
+        return None
 
     def topology_regularizer(self) -> Optional[torch.Tensor]:
         """Sum over cell types of r(beta) (stretchable-cells paper, eq. 14); None without topology variables."""
@@ -250,9 +312,13 @@ class Supernet(nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = {t: self.edge_weights(t) for t in self.space.cell_types}
+        # Edge normalization scales whole edge outputs (bypassed channels too), so it is applied
+        # per edge in the cell; the stretchable topology is folded into the op weights above.
+        scales = ({t: self.edge_scales(t) for t in self.space.cell_types} if self.edge_norm is not None
+                  else dict.fromkeys(self.space.cell_types))
         s0, s1 = run_stem(self, x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
+            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], scales[cell.cell_type])
         return self.classifier(torch.flatten(self.global_pool(s1), 1))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -288,7 +354,7 @@ class Supernet(nn.Module):
             "space": self.space.to_dict(), "channels": self.channels, "layers": self.layers,
             "num_classes": self.num_classes, "in_chans": self.in_chans, "stem": self.stem_kind,
             "stem_multiplier": self.stem_multiplier, "weighting": self.weighting,
-            "skip_dropout": self.skip_dropout,
+            "skip_dropout": self.skip_dropout, "partial_channels": self.partial_channels,
             "edge_candidates": {t: [list(c) for c in cands] for t, cands in self.edge_candidates.items()},
         }
 

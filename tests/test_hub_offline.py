@@ -31,6 +31,9 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # Nothing is published (zoo/pretrained.yaml), so these tests name the organisation to look in,
+    # as someone who publishes their own weights does.
+    monkeypatch.setenv("DARTS_ZOO_HUB_ORG", "darts-zoo")
 
     class Hub:
         cache = tmp_path / "hf-cache"
@@ -74,7 +77,8 @@ def test_the_real_hub_host_when_this_machine_has_no_network(hub):
 
 
 def test_cli_eval_pretrained_without_network_is_one_line(tmp_path):
-    env = {**os.environ, "HF_ENDPOINT": NOWHERE, "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HF_ENDPOINT": NOWHERE, "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "OMP_NUM_THREADS": "1",
+           "DARTS_ZOO_HUB_ORG": "darts-zoo"}
     env.pop("HF_HUB_OFFLINE", None)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "zoo.cli", "eval", "darts_v1", "--data", "digits", "--pretrained"],

@@ -97,6 +97,13 @@ def _cutout(length: int, size: int):
     return T.RandomErasing(p=1.0, scale=((length / size) ** 2,) * 2, ratio=(1.0, 1.0), value=0)
 
 
+def crop_flip(name: str) -> tuple[int, bool]:
+    """A CIFAR-sized dataset's random crop padding and whether it flips: DARTS' 4 px and flips, or
+    2 px and no flip for digits (flipping a digit changes what it is). zoo.device_data augments on
+    the device with the same."""
+    return (2, False) if _canonical(name)[0] == "digits" else (4, True)
+
+
 def build_transform(name: str, train: bool, cutout: int = 0, autoaugment: bool = False, *,
                     input_size: Optional[int] = None) -> Callable:
     """The dataset's transform: DARTS' CIFAR augmentation (random crop with 4 px padding, flip,
@@ -115,12 +122,12 @@ def build_transform(name: str, train: bool, cutout: int = 0, autoaugment: bool =
     size = info.input_size[-1]
     steps: list = []
     if train:
-        if key == "digits":
-            steps.append(T.RandomCrop(size, padding=2))
-        else:
-            steps += [T.RandomCrop(size, padding=4), T.RandomHorizontalFlip()]
-            if autoaugment:
-                steps.append(T.AutoAugment(T.AutoAugmentPolicy.CIFAR10))
+        padding, flip = crop_flip(key)
+        steps.append(T.RandomCrop(size, padding=padding))
+        if flip:
+            steps.append(T.RandomHorizontalFlip())
+        if autoaugment and key != "digits":
+            steps.append(T.AutoAugment(T.AutoAugmentPolicy.CIFAR10))
     steps += [T.ToTensor(), T.Normalize(info.mean, info.std)]
     if train and cutout:
         steps.append(_cutout(cutout, size))

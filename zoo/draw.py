@@ -35,8 +35,11 @@ def _layout(cell: CellType) -> dict[int | str, tuple[float, float]]:
     return pos
 
 
-def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
-    """Draw one cell type; writes `<stem>.png` and `<stem>.svg` and returns both paths."""
+FORMATS = ("png", "svg")
+
+
+def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Draw one cell type; writes `<stem>.<format>` for each format (PNG and SVG) and returns the paths."""
     import matplotlib  # only drawing needs it; a headless backend is chosen before pyplot loads
 
     matplotlib.use("Agg")
@@ -61,7 +64,7 @@ def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
         (x0, y0), (x1, y1) = pos[state], pos["out"]
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
                     arrowprops=dict(arrowstyle="-|>", color="#999999", lw=0.8, ls="--", shrinkA=16, shrinkB=18))
-    labels = {0: "c_{k-2}", 1: "c_{k-1}", "out": "c_{k}"}
+    labels = {0: "$c_{k-2}$", 1: "$c_{k-1}$", "out": "$c_{k}$"}  # matplotlib mathtext: subscripts
     for state, (x, y) in pos.items():
         is_io = state in labels
         ax.text(x, y, labels.get(state, str(state)), ha="center", va="center", fontsize=9,
@@ -74,7 +77,7 @@ def draw_cell(g: Genotype, cell_name: str, path_stem: str | Path) -> list[Path]:
     ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     ax.axis("off")
     stem = Path(path_stem)
-    written = [atomic_save_figure(fig, stem.with_name(f"{stem.name}.{ext}"), format=ext, dpi=150) for ext in ("png", "svg")]
+    written = [atomic_save_figure(fig, stem.with_name(f"{stem.name}.{ext}"), format=ext, dpi=150) for ext in formats]
     plt.close(fig)
     return written
 
@@ -100,18 +103,18 @@ def check_draw_dir(directory: str | Path) -> Path:
     return folder
 
 
-def draw_genotype(g: Genotype, directory: str | Path) -> list[Path]:
-    """Every cell type of a genotype, as `<dir>/<name>_<cell>.png|svg`."""
+def draw_genotype(g: Genotype, directory: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Every cell type of a genotype, as `<dir>/<name>_<cell>.png|svg` (a Hub folder needs PNG only)."""
     check_draw_dir(directory)
     written = []
     for cell_name in g.cells:
         # The loader already refuses such names; a Genotype built in code must not escape either.
         stem = child_path(directory, f"{g.name}_{cell_name}", f"genotype {g.name!r}, cell {cell_name!r}")
         try:
-            written += draw_cell(g, cell_name, stem)
+            written += draw_cell(g, cell_name, stem, formats)
         except ZooError:
             raise
         except OSError as e:
-            raise ZooError(f"drawing to {directory}: cannot write {stem.name}.png/.svg "
+            raise ZooError(f"drawing to {directory}: cannot write {stem.name}.{'/.'.join(formats)} "
                            f"({e.strerror or type(e).__name__}); give a folder you may write to") from None
     return written

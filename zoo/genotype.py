@@ -53,6 +53,12 @@ MAX_NAME_LENGTH = 128         # names, op names, op set names, op option names
 MAX_TITLE_LENGTH = 1000
 MAX_LAYERS = 256              # presets' layers; also zoo.budget's cell bound (= zoo.settings' layers bound)
 MAX_WHOLE_NUMBER = 2 ** 63 - 1  # any integer anywhere in a genotype
+# DAG blocks (op set `dag`): vertices and width of one block. The search enumerates at most a few
+# thousand DAGs (2**(l(l-1)/2) on l vertices), so 64 vertices is far beyond any searched block.
+MAX_DAG_VERTICES = 64
+MAX_DAG_WIDTH = 8192
+DAG_AGGREGATES = ("sum", "mean")
+DAG_POOLS = ("none", "max", "avg")
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,42 @@ class CellType:
 
 
 @dataclass(frozen=True)
+class DagBlock:
+    """A building block of layers wired by a DAG (a master-thesis exposé on differentiable search over
+    general DAG blocks, sec. 4.1). Vertices 0..vertices-1 are layers in topological order; an edge
+    (i, j), i < j, feeds layer i into layer j through the op `layer` (op set `dag`). A layer with no
+    incoming edge reads the block input, a layer with no outgoing edge feeds the block output;
+    a layer combines its inputs by `aggregate` (sum or mean); conv layers may be followed by a
+    3x3 stride-1 pooling (`pool`)."""
+
+    vertices: int
+    edges: tuple[tuple[int, int], ...]
+    layer: str = "dense"
+    width: int = 64
+    aggregate: str = "sum"
+    pool: str = "none"
+
+    @property
+    def sources(self) -> tuple[int, ...]:
+        """Layers that read the block input."""
+        fed = {j for _, j in self.edges}
+        return tuple(v for v in range(self.vertices) if v not in fed)
+
+    @property
+    def sinks(self) -> tuple[int, ...]:
+        """Layers whose outputs form the block output."""
+        feeding = {i for i, _ in self.edges}
+        return tuple(v for v in range(self.vertices) if v not in feeding)
+
+    def depth(self) -> int:
+        """Layers on the longest path from the block input to its output."""
+        longest = [1] * self.vertices
+        for i, j in sorted(self.edges, key=lambda e: e[1]):
+            longest[j] = max(longest[j], longest[i] + 1)
+        return max(longest)
+
+
+@dataclass(frozen=True)
 class Preset:
     """Network size for one dataset family; the paper's headline setting. `recipe` names the
     training recipe the paper trained it with (`darts-zoo train` checks that it exists; None: the
@@ -131,6 +173,8 @@ class Genotype:
     published: Mapping[str, Any] = field(default_factory=dict)
     reference: Mapping[str, Any] = field(default_factory=dict)
     search: Mapping[str, Any] = field(default_factory=dict)
+    # A DAG building block instead of cells (op set `dag`); then `cells` is empty and `stages` ().
+    dag: DagBlock | None = None
 
     @property
     def normal_types(self) -> tuple[str, ...]:
@@ -294,7 +338,7 @@ class _Parser:
             raise self.fail("", "the file is empty", "write a genotype; see docs/genotype-schema.md")
         self.expect(data, dict, "", "a mapping at the top level (name:, cells:, ...)")
         known = {"schema", "name", "title", "op_set", "op_options", "cells", "stages", "presets",
-                 "source", "provenance", "published", "reference", "search"}
+                 "source", "provenance", "published", "reference", "search", "dag"}
         for key in data:
             if key not in known:
                 raise self.fail(_key(key), "unknown field", closest(_key(key), known))
@@ -305,7 +349,7 @@ class _Parser:
         if "name" not in data:
             raise self.fail("name", "missing", "add `name: my_cell`")
         name = self.safe_name(data["name"], "name")
-        op_set = self.short_name(data.get("op_set", "darts"), "op_set", "an op set name")
+        op_set = self.short_name(data.get("op_set", "dag" if "dag" in data else "darts"), "op_set", "an op set name")
         op_options = dict(self.expect(data.get("op_options") or {}, dict, "op_options",
                                       "a mapping of option: value"))
         for key in op_options:
@@ -315,13 +359,20 @@ class _Parser:
         if len(title) > MAX_TITLE_LENGTH:
             raise self.fail("title", f"{len(title)} characters, more than {MAX_TITLE_LENGTH}",
                             "keep the title to one line; put details under source:")
-        if "cells" not in data:
+        dag = None
+        if "dag" in data:
+            for key in ("cells", "stages", "presets"):
+                if key in data:
+                    raise self.fail(key, "a DAG block genotype has no cells, stages or presets",
+                                    "describe the block under `dag:` only (see docs/dag-blocks.md)")
+            dag = self.dag_block(data["dag"])
+        elif "cells" not in data:
             raise self.fail("cells", "missing", "add `cells:` with at least a normal and a reduce cell")
-        raw_cells = self.expect(data["cells"], dict, "cells", "a mapping of cell name: cell")
+        raw_cells = self.expect(data.get("cells", {}), dict, "cells", "a mapping of cell name: cell")
         self.at_most(raw_cells, MAX_CELL_TYPES, "cells", "cell types",
                      "a network uses a few cell types; stages: says which block uses which")
         cells = {self.safe_name(n, f"cells.{_key(n)}"): self.cell(n, c) for n, c in raw_cells.items()}
-        stages = self.stages(data.get("stages", list(DEFAULT_STAGES)), cells)
+        stages = () if dag else self.stages(data.get("stages", list(DEFAULT_STAGES)), cells)
         presets = {}
         raw_presets = self.expect(data.get("presets") or {}, dict, "presets", "a mapping")
         for family, p in raw_presets.items():
@@ -340,8 +391,51 @@ class _Parser:
             name=name, cells=cells, stages=stages, op_set=op_set, op_options=op_options,
             presets=presets, title=title, source=dict(data.get("source") or {}),
             provenance=dict(provenance), published=dict(data.get("published") or {}),
-            reference=dict(data.get("reference") or {}), search=dict(data.get("search") or {}),
+            reference=dict(data.get("reference") or {}), search=dict(data.get("search") or {}), dag=dag,
         )
+
+    def dag_block(self, raw: Any) -> DagBlock:
+        self.expect(raw, dict, "dag", "a mapping with vertices:, edges:, layer:, width:")
+        fields = ("vertices", "edges", "layer", "width", "aggregate", "pool")
+        for key in raw:
+            if key not in fields:
+                raise self.fail(f"dag.{_key(key)}", "unknown field", closest(_key(key), fields))
+        for key in ("vertices", "edges"):
+            if key not in raw:
+                raise self.fail(f"dag.{key}", "missing", "give the number of layers and the [i, j] edges")
+        vertices = self.positive_int(raw["vertices"], "dag.vertices")
+        if vertices > MAX_DAG_VERTICES:
+            raise self.fail("dag.vertices", f"{_show(vertices)} layers, more than the {MAX_DAG_VERTICES} a block may have",
+                            f"use at most {MAX_DAG_VERTICES}")
+        width = self.positive_int(raw.get("width", 64), "dag.width")
+        if width > MAX_DAG_WIDTH:
+            raise self.fail("dag.width", f"{_show(width)} units, more than {MAX_DAG_WIDTH}", f"use at most {MAX_DAG_WIDTH}")
+        layer = self.short_name(raw.get("layer", "dense"), "dag.layer", "an op name of op set dag")
+        aggregate = self.short_name(raw.get("aggregate", "sum"), "dag.aggregate", "sum or mean")
+        if aggregate not in DAG_AGGREGATES:
+            raise self.fail("dag.aggregate", f"{_show(aggregate)} is not a way to combine inputs",
+                            f"use one of {', '.join(DAG_AGGREGATES)}")
+        pool = self.short_name(raw.get("pool", "none"), "dag.pool", "none, max or avg")
+        if pool not in DAG_POOLS:
+            raise self.fail("dag.pool", f"{_show(pool)} is not a pooling", f"use one of {', '.join(DAG_POOLS)}")
+        raw_edges = self.expect(raw["edges"] if raw["edges"] is not None else [], list, "dag.edges",
+                                "a list of [i, j] edges")
+        self.at_most(raw_edges, vertices * (vertices - 1) // 2, "dag.edges", "edges",
+                     "a DAG on l layers has at most l(l-1)/2 edges; check for repeated edges")
+        edges = []
+        for k, e in enumerate(raw_edges):
+            path = f"dag.edges[{k}]"
+            if not (isinstance(e, list) and len(e) == 2):
+                raise self.fail(path, f"expected an edge [i, j], got {_show(e)}", "write e.g. [0, 1]")
+            i, j = (self.expect(v, int, path, "two layer indices") for v in e)
+            if not 0 <= i < j < vertices:
+                raise self.fail(path, f"[{_show(i)}, {_show(j)}] is not an edge of a DAG on {vertices} layers",
+                                f"write [i, j] with 0 <= i < j <= {vertices - 1}")
+            edges.append((i, j))
+        if len(set(edges)) != len(edges):
+            raise self.fail("dag.edges", "lists an edge twice", "name each edge once")
+        return DagBlock(vertices=vertices, edges=tuple(sorted(edges)), layer=layer, width=width,
+                        aggregate=aggregate, pool=pool)
 
     def reference_row(self, setting: str, row: Any) -> None:
         """A count measured on the authors' code: {family, overrides, params_m, macs_m, note}."""
@@ -491,6 +585,15 @@ def validate_ops(g: Genotype, where: str | None = None) -> None:
         ops = get_op_set(g.op_set)
     except KeyError as e:
         raise GenotypeError(where, "op_set", str(e.args[0])) from None
+    if g.dag is not None and g.dag.layer not in ops.names:
+        raise GenotypeError(where, "dag.layer", f"unknown op {g.dag.layer!r} in op set {g.op_set!r}",
+                            closest(g.dag.layer, ops.names))
+    if g.dag is not None and g.dag.pool != "none" and g.dag.layer == "dense":
+        raise GenotypeError(where, "dag.pool", "pooling needs conv layers, not dense ones",
+                            "use pool: none, or a conv layer such as conv_3x3")
+    if g.dag is None and g.op_set == "dag":
+        raise GenotypeError(where, "op_set", "op set 'dag' builds DAG blocks, not cells",
+                            "describe the block under `dag:` (see docs/dag-blocks.md)")
     for cname, cell in g.cells.items():
         for i, node in enumerate(cell.nodes):
             for k, e in enumerate(node):
@@ -705,8 +808,13 @@ def genotype_to_dict(g: Genotype) -> dict[str, Any]:
     out["op_set"] = g.op_set
     if g.op_options:
         out["op_options"] = _plain(g.op_options)
-    out["cells"] = cells
-    out["stages"] = _FlowList(g.stages)
+    if g.dag is not None:
+        d = g.dag
+        out["dag"] = {"vertices": d.vertices, "width": d.width, "layer": d.layer, "aggregate": d.aggregate,
+                      "pool": d.pool, "edges": [_FlowList(e) for e in d.edges]}
+    else:
+        out["cells"] = cells
+        out["stages"] = _FlowList(g.stages)
     if g.presets:
         out["presets"] = {f: preset_to_dict(p) for f, p in g.presets.items()}
     for key in ("source", "provenance", "published", "reference", "search"):

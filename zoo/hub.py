@@ -1,5 +1,5 @@
 """Weights to and from the Hugging Face Hub, in timm's format (model.safetensors + config.json)
-plus a model card, so that `timm.create_model("hf-hub:ORG/REPO", pretrained=True)` (after
+plus a model card (zoo.model_card), genotype.yaml and the cell drawings, so that `timm.create_model("hf-hub:ORG/REPO", pretrained=True)` (after
 `import zoo`) rebuilds the exact network, searched genotypes included: a genotype that is not a
 zoo model travels inside config.json and is compiled by the generic `darts_genotype` entry point.
 
@@ -7,7 +7,9 @@ Pretrained weights (`pretrained=True`) are found before timm builds the network
 (`pretrained_source`): a local `file`, the Hugging Face cache, or a download when the Hub answers a
 2-second probe. HF_HUB_OFFLINE is honoured, huggingface_hub's retry lines are silenced, and every
 way of not finding them (offline, no network, no such repo or file, a missing local file) is its
-own one-line error naming what was tried, within seconds.
+own one-line error naming what was tried, within seconds. Which zoo tags have published weights,
+and the organisation looked in, are zoo.pretrained's. Uploads (`upload_folder`) fail as one line
+each too: offline, no token, no network, a repo the token may not write to, an HTTP error.
 """
 
 from __future__ import annotations
@@ -24,19 +26,22 @@ import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
-from huggingface_hub import HfApi, constants as hf_constants, hf_hub_download, try_to_load_from_cache
-from huggingface_hub.utils import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
-                                   RepositoryNotFoundError, RevisionNotFoundError)
+from huggingface_hub import HfApi, constants as hf_constants, get_token, hf_hub_download, try_to_load_from_cache
+from huggingface_hub.utils import (EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
+                                   LocalTokenNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 from safetensors import safe_open
 from timm.models import resolve_pretrained_cfg, save_for_hf
 
 from .atomic import output_errors
-from .counting import INPUT_SIZES, count_macs, count_params
+from .data import DATASETS, dataset_info
+from .draw import draw_genotype
 from .errors import CheckpointError, HubError, ZooError
-from .genotype import genotype_to_dict
+from .genotype import dump_genotype, genotype_to_dict
+from .model_card import model_card
 from .models import ZOO_NAMES, zoo_genotype
+from .pretrained import DEFAULT_HUB_ORG, HUB_WEIGHTS, check_repo_id, hub_org_is_set, weights_location
 from .runtime import first_line
 from .network import DartsNetwork
 
@@ -61,34 +66,14 @@ def _architecture(model: DartsNetwork) -> tuple[str, dict[str, Any]]:
     return ("darts_genotype" if model.family == "cifar" else "darts_genotype_imagenet"), args
 
 
-def model_card(model: DartsNetwork, architecture: str, metrics: Optional[Mapping[str, Any]] = None) -> str:
-    g = model.genotype
-    size = INPUT_SIZES[model.family]
-    params = count_params(model) / 1e6
-    macs = count_macs(model, size) / 1e6
-    lines = [
-        "---", "library_name: timm", "license: apache-2.0", "tags: [image-classification, timm, darts-zoo, nas]",
-        "---", "", f"# {architecture}: {g.title or g.name}", "",
-        f"A {g.name} network ({model.layers} layers, {model.channels} channels, {model.family} stem) "
-        "from [darts-zoo](https://pypi.org/project/darts-zoo/).", "",
-        "```python", "import timm, zoo  # importing zoo registers the architectures with timm",
-        "model = timm.create_model('hf-hub:REPO_ID', pretrained=True)", "```", "",
-        f"- parameters (without the auxiliary head): {params:.4f}M",
-        f"- MACs (thop, one {size[1]}x{size[2]} image): {macs:.1f}M",
-        f"- genotype provenance: {g.provenance.get('kind', '?')}",
-    ]
-    if g.source.get("paper"):
-        lines.append(f"- source: {g.source['paper']}" + (f" — {g.source['where']}" if g.source.get("where") else ""))
-    if metrics:
-        lines += ["", "## Results", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in metrics.items()]
-    lines += ["", "## Genotype", "", "```yaml", json.dumps(genotype_to_dict(g), indent=1, default=list), "```", ""]
-    return "\n".join(lines)
-
-
 def save_pretrained(model: DartsNetwork, directory: str | Path,
-                    metrics: Optional[Mapping[str, Any]] = None) -> Path:
-    """Write model.safetensors, config.json and README.md to `directory` (all or nothing)."""
+                    metrics: Optional[Mapping[str, Any]] = None, *,
+                    evaluations: Optional[Sequence[Mapping[str, Any]]] = None, repo_id: Optional[str] = None,
+                    drawings: bool = True, curves: Optional[str | Path] = None) -> Path:
+    """Write model.safetensors, config.json, README.md (the model card), genotype.yaml and the
+    cell drawings (cells/*.png) to `directory`, all or nothing: they are written to a staging
+    folder beside it and moved in at the end. `curves`: a training run's curves.png, copied in
+    and shown on the card."""
 
     directory = Path(directory)
     architecture, args = _architecture(model)
@@ -96,45 +81,114 @@ def save_pretrained(model: DartsNetwork, directory: str | Path,
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=directory.parent if directory.parent.exists() else None))
     try:
         with output_errors(directory):
-            save_for_hf(model, str(staging), model_config={"architecture": architecture}, model_args=args,
-                        safe_serialization=True)
+            # timm checks every argument the network was built with can be written as JSON (a Genotype
+            # object cannot); config.json's model_args are replaced by `args` just below.
+            stand_ins = {k: None for k in getattr(model, "_model_args", {}) if k not in args}
+            save_for_hf(model, str(staging), model_config={"architecture": architecture},
+                        model_args={**stand_ins, **args}, safe_serialization=True)
             config = json.loads((staging / "config.json").read_text())
             config["architecture"] = architecture
             config["model_args"] = args
+            data = (metrics or {}).get("data")
+            if isinstance(data, str) and data in DATASETS:  # timm's data config: the training data's normalization
+                info = dataset_info(data)
+                config.setdefault("pretrained_cfg", {}).update(mean=list(info.mean), std=list(info.std))
             (staging / "config.json").write_text(json.dumps(config, indent=2, default=list))
-            (staging / "README.md").write_text(model_card(model, architecture, metrics))
+            (staging / "genotype.yaml").write_text(dump_genotype(model.genotype))
+            images: list[str] = []
+            if drawings:
+                for path in draw_genotype(model.genotype, staging / "cells", formats=("png",)):
+                    images.append(path.relative_to(staging).as_posix())
+            if curves is not None:
+                shutil.copyfile(curves, staging / "curves.png")
+            (staging / "README.md").write_text(model_card(model, architecture, metrics, evaluations=evaluations,
+                                                          repo_id=repo_id, drawings=images,
+                                                          curves="curves.png" if curves is not None else None))
             directory.mkdir(parents=True, exist_ok=True)
             for item in staging.iterdir():
-                os.replace(item, directory / item.name)
+                target = directory / item.name
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)  # the drawings of an earlier save
+                os.replace(item, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
 
 
-def push_to_hub(model: DartsNetwork, repo_id: str, metrics: Optional[Mapping[str, Any]] = None,
-                private: bool = False, token: Optional[str] = None) -> str:
-    """Upload weights, config and model card to a Hub model repo; returns the repo URL."""
+def hub_token(token: Optional[str]) -> str:
+    """The token given, or huggingface_hub's from the usual places (HF_TOKEN, the stored login)."""
+    token = token or get_token()
+    if not token:
+        raise HubError("no Hugging Face token: run `huggingface-cli login` (or set HF_TOKEN) with a token that may "
+                       "write to the repo, then retry")
+    return token
 
-    why = "HF_HUB_OFFLINE is set" if hub_offline() else hub_unreachable()
-    if why is not None:  # at once, instead of huggingface_hub's retries
+
+def check_upload(repo_id: str, token: Optional[str] = None) -> str:
+    """Before an upload (and before the work that prepares it): the repo id, offline mode, the token
+    and the network, each one line at once instead of huggingface_hub's retries. Returns the token."""
+    check_repo_id(repo_id)
+    if hub_offline():
+        raise HubError(f"could not upload to the Hub repo {repo_id!r}: HF_HUB_OFFLINE is set; unset it and connect "
+                       "to the network, or write the folder only with --dry-run")
+    token = hub_token(token)
+    why = hub_unreachable()
+    if why is not None:
         raise HubError(f"could not upload to the Hub repo {repo_id!r}: {why}; connect to the network (and unset "
                        "HF_HUB_OFFLINE), then retry")
+    return token
+
+
+def upload_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: Optional[str] = None,
+                  token: Optional[str] = None, commit_message: str = "Upload darts-zoo model") -> str:
+    """Create the model repo (when it does not exist) and upload `folder` to it, on `revision` (a
+    branch, created from main when missing); returns the commit's URL. Every way of failing is one line."""
+    token = check_upload(repo_id, token)
+    where = f"hf.co/{repo_id}" + (f"@{revision}" if revision else "")
     api = HfApi(token=token)
+    try:
+        with _quiet_hub_logs():
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            if revision:
+                api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+            info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                                     revision=revision, commit_message=commit_message)
+    except LocalTokenNotFoundError:
+        raise HubError(f"could not upload to {where}: no Hugging Face token; run `huggingface-cli login` (or set "
+                       "HF_TOKEN), then retry") from None
+    except RepositoryNotFoundError:
+        raise HubError(f"could not upload to {where}: the Hub has no model repo {repo_id} that this token may write "
+                       f"to; check the name (USER/NAME, with your user or an organisation you belong to) and the "
+                       "token's write access") from None
+    except RevisionNotFoundError:
+        raise HubError(f"could not upload to {where}: the repo has no branch {revision!r} and it could not be "
+                       "created; check --revision") from None
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        hint = {401: "the token is not valid; `huggingface-cli login` again",
+                403: "the token may not write to this repo; use a write token of its owner",
+                409: "the repo is being changed by another upload; retry"}.get(status, "check the network and retry")
+        raise HubError(f"could not upload to {where}: the Hub answered {status or 'an error'} "
+                       f"({first_line(e, 120)}); {hint}") from None
+    except OSError as e:  # the connection dropped during the upload
+        raise HubError(f"could not upload to {where} ({type(e).__name__}: {first_line(e, 120)}); check the "
+                       "network and retry") from None
+    return str(getattr(info, "commit_url", None) or f"https://huggingface.co/{repo_id}")
+
+
+def push_to_hub(model: DartsNetwork, repo_id: str, metrics: Optional[Mapping[str, Any]] = None,
+                private: bool = False, token: Optional[str] = None, revision: Optional[str] = None,
+                evaluations: Optional[Sequence[Mapping[str, Any]]] = None) -> str:
+    """Upload weights, config, model card and drawings to a Hub model repo; returns the commit URL."""
+
+    token = check_upload(repo_id, token)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = save_pretrained(model, Path(tmp) / "export", metrics)
-        try:
-            url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-            api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                              commit_message="Upload darts-zoo model")
-        except Exception as e:  # network, auth, quota: all end as one line for the user
-            raise HubError(f"could not upload to the Hub repo {repo_id!r} ({type(e).__name__}: {first_line(e)}); "
-                           "check the network and `huggingface-cli login`") from None
-    return str(url)
+        folder = save_pretrained(model, Path(tmp) / "export", metrics, evaluations=evaluations, repo_id=repo_id)
+        return upload_folder(folder, repo_id, private=private, revision=revision, token=token)
 
 
 # --------------------------------------------------------------------------- pretrained weights
 HUB_PROBE_TIMEOUT_S = 2.0
-HUB_WEIGHTS = "model.safetensors"
 LOCAL_WEIGHTS_HINT = "pass pretrained_cfg_overlay=dict(file='model.safetensors') for local weights"
 
 
@@ -257,15 +311,51 @@ def pretrained_source(variant: str, kwargs: Mapping[str, Any]) -> tuple[dict[str
                 raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: "
                                       f"{first_line(e, 120)}); pass a model.safetensors as save_pretrained or "
                                       "`darts-zoo train` writes it") from None
+        overlay = dict(kwargs.get("pretrained_cfg_overlay") or {})
+        if "num_classes" not in overlay and kwargs.get("num_classes") is not None:
+            # A file of one's own is for the network asked for: timm would otherwise drop its classifier
+            # silently when num_classes differs from the registered tag's (10 or 1000); a real mismatch
+            # then fails the strict load as one line.
+            kwargs["pretrained_cfg_overlay"] = {**overlay, "num_classes": kwargs["num_classes"]}
         return kwargs, str(path)
-    if not cfg.hf_hub_id:
-        return kwargs, cfg.url or "no weights source"
-    repo, _, revision = cfg.hf_hub_id.partition("@")
-    filename = cfg.hf_hub_filename or HUB_WEIGHTS
-    path = _hub_file(variant, repo, filename, revision or None)
+    asked = "hf_hub_id" in (kwargs.get("pretrained_cfg_overlay") or {}) or cfg.source == "hf-hub"
+    if cfg.hf_hub_id and (asked or not hub_org_is_set()):  # hf-hub:REPO, an overlay's repo, or a published tag
+        repo, _, rev = cfg.hf_hub_id.partition("@")
+        filename, revision = cfg.hf_hub_filename or HUB_WEIGHTS, rev or None
+    elif cfg.url:
+        return kwargs, cfg.url
+    else:
+        base = variant[: -len("_imagenet")] if variant.endswith("_imagenet") else variant
+        where = weights_location(variant, cfg.tag or _family_tag(variant)) if base in ZOO_NAMES else None
+        if where is None:
+            raise not_published(variant)
+        repo, filename, revision = where.repo, where.file, where.revision
+    path = _hub_file(variant, repo, filename, revision)
     kwargs["pretrained_cfg_overlay"] = {**dict(kwargs.get("pretrained_cfg_overlay") or {}),
                                         "file": str(path), "source": ""}
     return kwargs, f"{repo} ({filename})"
+
+
+def _family_tag(variant: str) -> str:
+    return "in1k" if variant.endswith("_imagenet") else "cifar10"
+
+
+def not_published(variant: str) -> HubError:
+    """The one line for `pretrained=True` where no weights are published: what was looked for, and
+    the two ways to make them."""
+    base = variant[: -len("_imagenet")] if variant.endswith("_imagenet") else variant
+    if base not in ZOO_NAMES:  # darts_genotype: a genotype has no weights of its own
+        return HubError(f"{variant}: a genotype file has no published weights; load a folder that push or "
+                        "save_pretrained wrote with hf-hub:USER/REPO or local-dir:DIR, or "
+                        f"{LOCAL_WEIGHTS_HINT}")
+    data = "imagenet" if variant.endswith("_imagenet") else "cifar10"
+    repo = f"{DEFAULT_HUB_ORG}/{variant}"
+    return HubError(
+        f"{variant}: no pretrained weights are published for {variant}.{_family_tag(variant)} (looked for {repo} "
+        f"({HUB_WEIGHTS}) in darts-zoo's list of published weights, zoo/pretrained.yaml); make them with "
+        f"`darts-zoo reproduce {base} --data {data} --push USER/{variant}` (or `darts-zoo train {base} --data "
+        f"{data} --out RUN` then `darts-zoo push RUN --repo-id USER/{variant}`) and load them with "
+        f"DARTS_ZOO_HUB_ORG=USER, or {LOCAL_WEIGHTS_HINT}")
 
 
 def pretrained_error(variant: str, source: str, e: BaseException) -> ZooError:

@@ -23,6 +23,8 @@ from .budget import check_network
 from .errors import GenotypeError, HubError, ZooError, closest
 from .genotype import Genotype, genotype_from_dict, load_genotype
 from .network import CIFAR_MEAN, CIFAR_STD, DartsNetwork
+from .dag_network import DagNetwork
+from .pretrained import DEFAULT_HUB_ORG, published_weights
 from .runtime import first_line
 
 # The zoo, in the order the README's table lists it: the thesis and papers' cells, then baselines.
@@ -30,7 +32,10 @@ ZOO_NAMES = (
     "pdarts_3b", "pdarts_n3_2g", "sharpdarts", "milenas_sc_l8", "milenas_sc_l12", "milenas_sc_l16",
     "darts_v1", "darts_v2", "pdarts", "pc_darts", "sharpsepconv_darts",
 )
-HUB_ORG = "darts-zoo"
+# DAG building blocks (op set `dag`, docs/dag-blocks.md): baselines for the DAG search; one timm
+# entry each (CIFAR-sized input by default, `in_chans`/`img_size` for others), no ImageNet twin.
+DAG_ZOO_NAMES = ("dag_dense_l4",)
+HUB_ORG = DEFAULT_HUB_ORG  # where the project publishes; the setting is zoo.pretrained.hub_org()
 GenotypeLike = Union[str, Path, Genotype, Mapping[str, Any]]
 
 
@@ -46,7 +51,7 @@ def genotype_dir() -> Path:
 def zoo_genotype(name: str) -> Genotype:
     """The genotype of a zoo model by name (with or without the `_imagenet` suffix)."""
     base = name[: -len("_imagenet")] if name.endswith("_imagenet") else name
-    if base not in ZOO_NAMES:
+    if base not in ZOO_NAMES + DAG_ZOO_NAMES:
         shown = repr(name) if len(name) <= 80 else repr(name[:60] + "...")
         raise ZooError(f"{shown} is not a zoo model or a genotype file: {closest(base[:200], ZOO_NAMES)} "
                        "(`darts-zoo list` shows them all)")
@@ -77,7 +82,6 @@ def _pretrained_cfg(name: str, family: str, g: Genotype) -> dict[str, Any]:
     model_name = name if cifar else f"{name}_imagenet"
     first_conv = "stem.0" if cifar else "stem0.0"
     cfg = dict(
-        hf_hub_id=f"{HUB_ORG}/{model_name}",
         num_classes=10 if cifar else 1000,
         input_size=(3, 32, 32) if cifar else (3, 224, 224),
         pool_size=(8, 8) if cifar else (7, 7),
@@ -93,6 +97,10 @@ def _pretrained_cfg(name: str, family: str, g: Genotype) -> dict[str, Any]:
     )
     if g.source.get("paper"):
         cfg["paper_name"] = g.source["paper"]
+    # Weights only where zoo/pretrained.yaml lists them, so timm.list_pretrained() tells the truth.
+    published = published_weights().get(f"{model_name}.{_tag(family)}")
+    if published is not None:
+        cfg.update(hf_hub_id=published.hf_hub_id, hf_hub_filename=published.file)
     return cfg
 
 
@@ -102,6 +110,8 @@ def _tag(family: str) -> str:
 
 def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kwargs: Any) -> DartsNetwork:
     kwargs.setdefault("num_classes", 10 if family == "cifar" else 1000)
+    if genotype.dag is not None:
+        return _build_dag(variant, genotype, family, pretrained, **kwargs)
     check_network(genotype, family, **kwargs)  # too many cells, or more memory than this machine has
     source = ""
     if pretrained:
@@ -128,6 +138,18 @@ def _build(variant: str, genotype: Genotype, family: str, pretrained: bool, **kw
         raise pretrained_error(variant, source, e) from None
 
 
+def _build_dag(variant: str, genotype: Genotype, family: str, pretrained: bool, **kwargs: Any) -> DagNetwork:
+    """A DAG block network (zoo.dag_network): no published weights, no feature-extractor wrapper."""
+    if pretrained:
+        raise ZooError(f"{variant}: no pretrained weights exist for DAG blocks; train one with "
+                       "`darts-zoo search-bench dag` or load a state dict yourself")
+    if kwargs.pop("features_only", False):
+        raise ZooError(f"{variant}: DAG block networks have no feature pyramid (features_only); "
+                       "use forward_features for the block output")
+    kwargs.pop("pretrained_cfg_overlay", None)
+    return build_model_with_cfg(DagNetwork, variant, False, genotype=genotype, family=family, **kwargs)
+
+
 def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool = False,
                  **kwargs: Any) -> DartsNetwork:
     """Build a network from a zoo name, a genotype file, a mapping or a Genotype.
@@ -147,6 +169,8 @@ def create_model(genotype: GenotypeLike, family: str = "cifar", pretrained: bool
         return timm.create_model(name, pretrained=pretrained, **kwargs)
     if isinstance(genotype, str) and name.endswith("_imagenet") and name[:-9] in ZOO_NAMES:
         name, family = name[:-9], "imagenet"
+    if isinstance(genotype, str) and name in DAG_ZOO_NAMES:
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
     if isinstance(genotype, str) and name in ZOO_NAMES:
         model_name = name if family == "cifar" else f"{name}_imagenet"
         return timm.create_model(model_name, pretrained=pretrained, **kwargs)
@@ -207,9 +231,11 @@ def _register_all() -> None:
             cfgs[f"{model_name}.{_tag(family)}"] = _pretrained_cfg(name, family, g)
     for family in ("cifar", "imagenet"):
         generic = "darts_genotype" if family == "cifar" else "darts_genotype_imagenet"
-        cfg = _pretrained_cfg(generic, family, Genotype(name=generic, cells={}))
-        cfg.pop("hf_hub_id")
-        cfgs[generic] = cfg
+        cfgs[generic] = _pretrained_cfg(generic, family, Genotype(name=generic, cells={}))
+    for name in DAG_ZOO_NAMES:
+        cfg = _pretrained_cfg(name, "cifar", zoo_genotype(name))
+        cfg.pop("hf_hub_id", None)
+        cfgs[name] = dict(cfg, first_conv="stem.1", pool_size=None)
     module = sys.modules[__name__]
     module.default_cfgs = generate_default_cfgs(cfgs)
     for name in ZOO_NAMES:
@@ -218,6 +244,9 @@ def _register_all() -> None:
             setattr(module, fn.__name__, register_model(fn))
     for family in ("cifar", "imagenet"):
         fn = _generic_entrypoint(family)
+        setattr(module, fn.__name__, register_model(fn))
+    for name in DAG_ZOO_NAMES:
+        fn = _make_entrypoint(name, "cifar")
         setattr(module, fn.__name__, register_model(fn))
 
 

@@ -9,14 +9,16 @@ chain correctly.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import torch
 import torch.nn as nn
 from timm.layers import create_classifier, drop_path
 from timm.models._features import feature_take_indices
+from torch.utils.checkpoint import checkpoint
 
 from .errors import ZooError
 from .genotype import NUM_CELL_INPUTS, CellType, Genotype, validate_ops
@@ -25,6 +27,46 @@ from .settings import NETWORK, SettingError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+# Activation recomputation of the compiled network: "cell" stores only each cell's inputs and
+# output and recomputes the cell's inside during the backward pass.
+RECOMPUTE_MODES = ("none", "cell")
+
+
+@contextlib.contextmanager
+def _frozen_running_stats(module: nn.Module) -> Iterator[None]:
+    """BatchNorm layers normalize by the batch as before but leave their running statistics and
+    batch counter as they are: the recomputation must not count a batch twice. (Momentum 0 keeps
+    the running values exactly; the counter is put back. Turning the statistics off instead would
+    change which tensors autograd saves, which checkpointing refuses.)"""
+    bns = [m for m in module.modules()
+           if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, count) in zip(bns, saved):
+            m.momentum = momentum
+            if count is not None:
+                m.num_batches_tracked.copy_(count)
+
+
+def recomputed(module: nn.Module, fn: Callable[..., torch.Tensor], *args: Any) -> torch.Tensor:
+    """`fn(*args)` whose intermediate activations are not stored but recomputed in the backward
+    pass (torch.utils.checkpoint, non-reentrant). Results and gradients equal the plain call's:
+    the RNG state (dropout, drop path) is replayed and `module`'s BatchNorm running statistics are
+    updated once, by the first pass. Without autograd (eval, no_grad) it is the plain call."""
+    if not torch.is_grad_enabled():
+        return fn(*args)
+    return checkpoint(fn, *args, use_reentrant=False,
+                      context_fn=lambda: (contextlib.nullcontext(), _frozen_running_stats(module)))
+
+
+def check_recompute(mode: str, modes: tuple[str, ...] = RECOMPUTE_MODES, where: str = "network") -> str:
+    if mode not in modes:
+        raise ZooError(f"{where}: recompute {mode!r} is not one of {', '.join(modes)}")
+    return mode
 
 
 class Cell(nn.Module):
@@ -48,8 +90,14 @@ class Cell(nn.Module):
         self.num_states = NUM_CELL_INPUTS + len(cell.nodes)
         self.concat = tuple(cell.concat)
         self.out_channels = len(self.concat) * c
+        self.recompute = False
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        if self.recompute and self.training:
+            return recomputed(self, self._forward, s0, s1, drop_prob)
+        return self._forward(s0, s1, drop_prob)
+
+    def _forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states: list[Optional[torch.Tensor]] = [None] * self.num_states
         states[0] = self.preprocess0(s0)
         states[1] = self.preprocess1(s1)
@@ -167,9 +215,11 @@ class DartsNetwork(nn.Module):
         global_pool: str = "avg",
         stem_multiplier: Optional[int] = None,
         op_set: Optional[str] = None,
+        recompute: str = "none",
         **op_options: Any,
     ):
         super().__init__()
+        check_recompute(recompute, where=genotype.name)
         preset = genotype.preset(family)
         given = check_network_arguments(genotype, family, num_classes=num_classes, in_chans=in_chans, layers=layers,
                                         channels=channels, drop_path_rate=drop_path_rate, drop_rate=drop_rate,
@@ -236,6 +286,7 @@ class DartsNetwork(nn.Module):
         self.auxiliary_head = AuxiliaryHead(c_aux, num_classes, imagenet) if use_aux else None
         self.global_pool, self.classifier = create_classifier(c_prev, num_classes, pool_type=global_pool)
         self.head_drop = nn.Dropout(drop_rate)
+        self.set_recompute(recompute)
 
     # ------------------------------------------------------------------ timm interface
     @torch.jit.ignore
@@ -254,6 +305,13 @@ class DartsNetwork(nn.Module):
     def set_drop_path(self, prob: float) -> None:
         """Drop-path probability for the next forward passes (DARTS ramps it up over training)."""
         self.drop_path_prob = float(prob)
+
+    def set_recompute(self, mode: str) -> None:
+        """"cell": in training, keep only each cell's inputs and output and recompute the rest in
+        the backward pass (less memory for one more forward of the cells; same results)."""
+        self.recompute = check_recompute(mode, where=self.genotype.name)
+        for cell in self.cells:
+            cell.recompute = mode == "cell"
 
     def _run(self, x: torch.Tensor, want_aux: bool = False, take: frozenset[int] = frozenset(),
              stop_at: Optional[int] = None):

@@ -1,15 +1,20 @@
 """Where and how a run executes: the device, the distributed context, seeding and RNG state, the
-NaN/inf guard of losses and weights, and the one-line form of an exception. Search, training, evaluation and the benchmarks all use these,
+NaN/inf guard of losses and weights, the one-line form of an exception, and the memory a
+measurement used (peak resident set, a measurement in a fresh process). Search, training, evaluation and the benchmarks all use these,
 so "auto" means the same thing everywhere and a resumed run restores every generator it drew from.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
+import queue as queue_module
 import random
+import resource
+import sys
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -152,3 +157,51 @@ def set_rng_state(state: dict[str, Any]) -> None:
     # A run resumed on a machine with another GPU count keeps the CPU-side reproducibility only.
     if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(cuda)
+
+
+# --------------------------------------------------------------------------- memory of a measurement
+def rss_mib() -> float:
+    """This process's resident set now (MiB; NaN where /proc is missing)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set so far (MiB)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
+
+
+def _isolated_child(fn: Callable[..., dict], kwargs: dict, queue) -> None:
+    try:
+        queue.put(fn(**kwargs))
+    except Exception as e:  # reported back as a row, so one failing setting does not hide the others
+        queue.put({"error": f"{type(e).__name__}: {first_line(e)}", **kwargs})
+
+
+def run_isolated(fn: Callable[..., dict], **kwargs: Any) -> dict:
+    """`fn(**kwargs)` in a fresh (spawned) process, so that the process's peak memory is that
+    measurement's alone; an exception comes back as {"error": one line, **kwargs}. `fn` must be
+    importable by name (a module-level function)."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_isolated_child, args=(fn, kwargs, queue))
+    proc.start()
+    try:
+        while True:
+            try:
+                return queue.get(timeout=1.0)
+            except queue_module.Empty:
+                if not proc.is_alive():  # a crash (a signal) sends nothing back
+                    try:
+                        return queue.get(timeout=1.0)
+                    except queue_module.Empty:
+                        return {"error": f"the measuring process died (exit code {proc.exitcode})", **kwargs}
+    finally:
+        proc.join()

@@ -1,0 +1,288 @@
+"""Differentiable search over DAG building blocks (a master-thesis exposé on differentiable search
+with few priors over general DAG blocks, secs. 4.1-4.3).
+
+The supernet holds k blocks on the same l layers: every block reads the stem's output and feeds the
+head, block b weighted by softmax(alpha)_b, and all blocks share the weights between layers i < j
+(`zoo.dag_network.DagBody`), each applying its DAG as a mask. A round is a weight phase (the shared
+weights trained at fixed alpha) then an architecture phase (alpha trained at fixed weights), on the
+same data or on separate halves of the training split (`split`). With `sampling: fixed` the first k
+DAGs stay for every round; with `adaptive`, after each architecture phase the edge distribution
+(`search.dag_space.EdgeDistribution`) moves towards the blocks alpha favours, the best `elites` DAGs
+are kept, the rest of the k are drawn afresh and alpha starts again from zero. The archive keeps the
+best DAGs found so far. The result is the block with the largest weight in the last round.
+
+    cfg = DagSearchConfig.checked(vertices=4, blocks=4, rounds=5)
+    result = run_dag_search(cfg, (x_train, y_train), num_classes=10)
+    save_dag_genotype(result, "dag_searched.yaml")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import create_classifier
+
+import zoo
+from zoo.dag_network import DAG_LAYERS, DagBody, all_edges, make_stem
+from zoo.errors import ZooError
+from zoo.genotype import DAG_AGGREGATES, DAG_POOLS, Genotype, genotype_from_dict, save_genotype
+from zoo.locks import output_lock
+from zoo.settings import SEED, Domain, Setting
+
+from .batches import epoch_seed, split_indices
+from .dag_space import Archive, Dag, DagSpace, EdgeDistribution, dag_depth
+
+SPLITS = ("same", "separate")
+SAMPLINGS = ("fixed", "adaptive")
+
+
+def _elites_below_blocks(v: dict) -> Optional[str]:
+    if v.get("elites", 0) >= v.get("blocks", 2):
+        return (f"elites = {v['elites']} leaves no block to sample among {v['blocks']}; "
+                "use --elites below --blocks")
+    return None
+
+
+def _density_order(v: dict) -> Optional[str]:
+    if v.get("min_density", 0.0) > v.get("max_density", 1.0):
+        return (f"min_density {v['min_density']:g} > max_density {v['max_density']:g}: no DAG has both; "
+                "lower --min-density or raise --max-density")
+    return None
+
+
+DAG_SEARCH_SETTINGS = Domain("DAG search", (
+    Setting("vertices", int, "layers per block (l)", low=2, high=12, metavar="L"),
+    Setting("blocks", int, "building blocks per architecture phase (k)", low=1, high=64, metavar="K"),
+    Setting("width", int, "units (dense) or channels (conv) of every layer", low=1, high=4096, metavar="W"),
+    Setting("layer", str, "the layer on every edge", choices=DAG_LAYERS),
+    Setting("aggregate", str, "how a layer combines its inputs", choices=DAG_AGGREGATES),
+    Setting("pool", str, "3x3 stride-1 pooling after each conv layer", choices=DAG_POOLS),
+    Setting("rounds", int, "weight + architecture phase pairs", low=1, high=10_000, metavar="N"),
+    Setting("weight_steps", int, "steps of each weight phase", low=1, high=1_000_000, metavar="N"),
+    Setting("arch_steps", int, "steps of each architecture phase", low=1, high=1_000_000, metavar="N"),
+    Setting("split", str, "data of the two phases: the same, or separate halves of the training split",
+            choices=SPLITS),
+    Setting("sampling", str, "keep the first k DAGs (fixed) or resample after each architecture phase",
+            choices=SAMPLINGS),
+    Setting("max_skip", int, "longest edge j - i (0: no edges between layers)", low=0, high=63,
+            optional=True, metavar="S"),
+    Setting("min_density", float, "fewest edges, as a fraction of the allowed ones", low=0, high=1),
+    Setting("max_density", float, "most edges, as a fraction of the allowed ones", low=0, high=1),
+    Setting("update_rate", float, "eta of the edge-probability update", low=0, high=1, low_open=True),
+    Setting("p_min", float, "edge probabilities stay in [p_min, 1 - p_min]", low=0, high=0.5, high_open=True),
+    Setting("elites", int, "best DAGs carried into the next round", low=0, high=63),
+    Setting("batch_size", int, "examples per step", low=2, high=65536, metavar="N"),
+    Setting("w_lr", float, "Adam learning rate of the shared weights", low=0, high=10, low_open=True),
+    Setting("arch_lr", float, "Adam learning rate of alpha", low=0, high=10, low_open=True),
+    SEED,
+), relations=(_elites_below_blocks, _density_order))
+
+
+@dataclass(frozen=True)
+class DagSearchConfig:
+    vertices: int = 4
+    blocks: int = 4
+    width: int = 64
+    layer: str = "dense"
+    aggregate: str = "sum"
+    pool: str = "none"
+    rounds: int = 6
+    weight_steps: int = 40
+    arch_steps: int = 20
+    split: str = "separate"
+    sampling: str = "adaptive"
+    max_skip: Optional[int] = None
+    min_density: float = 0.0
+    max_density: float = 1.0
+    update_rate: float = 0.5
+    p_min: float = 0.05
+    elites: int = 1
+    batch_size: int = 64
+    w_lr: float = 1e-3
+    arch_lr: float = 0.05
+    seed: int = 0
+
+    @classmethod
+    def checked(cls, **values: Any) -> "DagSearchConfig":
+        """Each value in its domain, the relations between them, and a space with k DAGs."""
+        checked = DAG_SEARCH_SETTINGS.check(values, "DAG search")
+        merged = {**dataclasses.asdict(cls()), **checked}
+        DAG_SEARCH_SETTINGS.check_relations(merged, "DAG search")
+        cfg = cls(**merged)
+        cfg.space.check(cfg.blocks)
+        return cfg
+
+    @property
+    def space(self) -> DagSpace:
+        return DagSpace(self.vertices, self.max_skip, self.min_density, self.max_density)
+
+
+class DagSupernet(nn.Module):
+    """Stem -> sum_b softmax(alpha)_b * block_b -> head, every block over the same shared weights."""
+
+    def __init__(self, cfg: DagSearchConfig, in_chans: int, img_size: int, num_classes: int):
+        super().__init__()
+        self.cfg = cfg
+        self.stem = make_stem(cfg.layer, in_chans, img_size, cfg.width)
+        self.body = DagBody(cfg.vertices, cfg.width, cfg.layer, all_edges(cfg.vertices), cfg.aggregate, cfg.pool)
+        pool = "" if cfg.layer == "dense" else "avg"
+        self.global_pool, self.classifier = create_classifier(cfg.width, num_classes, pool_type=pool)
+        self.alpha = nn.Parameter(torch.zeros(cfg.blocks))
+        self.dags: list[Dag] = []
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if n != "alpha"]
+
+    def block_weights(self) -> torch.Tensor:
+        return F.softmax(self.alpha, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x0 = self.stem(x)
+        w = self.block_weights()
+        blocks = self.body.forward_blocks(x0, self.dags)
+        out = (w.view((-1,) + (1,) * x0.dim()) * blocks).sum(0)
+        if self.cfg.layer != "dense":
+            out = self.global_pool(out)
+        return self.classifier(out)
+
+
+def _batches(indices: Sequence[int], batch: int, seed: int, steps: int) -> list[list[int]]:
+    """`steps` batches from seeded passes over `indices` (a new permutation per pass)."""
+    if not indices:
+        raise ZooError("no training examples for a phase of the DAG search; use more data or --split same")
+    out: list[list[int]] = []
+    passes = 0
+    while len(out) < steps:
+        g = torch.Generator().manual_seed(seed + passes)
+        perm = [indices[i] for i in torch.randperm(len(indices), generator=g).tolist()]
+        size = min(batch, len(perm))
+        out.extend(perm[i:i + size] for i in range(0, len(perm) - size + 1, size))
+        passes += 1
+    return out[:steps]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 1024) -> float:
+    was = model.training
+    model.eval()
+    correct = sum(int((model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()) for i in range(0, len(y), batch))
+    model.train(was)
+    return 100.0 * correct / max(len(y), 1)
+
+
+@dataclass
+class DagSearchResult:
+    config: DagSearchConfig
+    best: Dag
+    dags: list[Dag]
+    weights: list[float]
+    archive: list[tuple[Dag, float]]
+    probs: list[list]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+    data: str = ""
+
+
+def run_dag_search(cfg: DagSearchConfig, train: tuple[torch.Tensor, torch.Tensor], num_classes: int,
+                   test: Optional[tuple[torch.Tensor, torch.Tensor]] = None, device: str | torch.device = "cpu",
+                   data: str = "", progress: Optional[Callable[[str], None]] = None) -> DagSearchResult:
+    """Alternate weight and architecture phases for `cfg.rounds` rounds on `train` (tensors already
+    shaped N x C x H x W); `test`, when given, is scored by the supernet after each round."""
+    start = time.perf_counter()
+    device = torch.device(device)
+    cfg.space.check(cfg.blocks)
+    torch.manual_seed(epoch_seed(cfg.seed, 0, 0, 7))
+    x, y = train[0].to(device), train[1].to(device)
+    model = DagSupernet(cfg, x.shape[1], x.shape[-1], num_classes).to(device)
+    w_opt = torch.optim.Adam(model.weight_parameters(), lr=cfg.w_lr)
+    if cfg.split == "separate":
+        w_idx, a_idx = split_indices(len(y), 0.5, cfg.seed, None)
+    else:
+        w_idx = a_idx = list(range(len(y)))
+    rng = random.Random(cfg.seed)
+    dist = EdgeDistribution(cfg.space, p_min=cfg.p_min)
+    archive = Archive()
+    model.dags = dist.sample_distinct(cfg.blocks, rng)
+    a_opt = torch.optim.Adam([model.alpha], lr=cfg.arch_lr, betas=(0.5, 0.999))
+    history: list[dict[str, Any]] = []
+    for r in range(cfg.rounds):
+        for phase, idx, steps, opt, seed_part in (("weights", w_idx, cfg.weight_steps, w_opt, 1),
+                                                  ("arch", a_idx, cfg.arch_steps, a_opt, 2)):
+            model.alpha.requires_grad_(phase == "arch")
+            for p in model.weight_parameters():
+                p.requires_grad_(phase == "weights")
+            for b in _batches(idx, cfg.batch_size, epoch_seed(cfg.seed, 0, r, seed_part), steps):
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x[b]), y[b])
+                loss.backward()
+                opt.step()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        weights = model.block_weights().detach().cpu().tolist()
+        dags = list(model.dags)
+        archive.add(dags, weights)
+        record = {"round": r + 1, "dags": [[list(e) for e in d] for d in dags], "weights": weights,
+                  "loss": float(loss.detach()), "probs": dist.as_rows()}
+        if test is not None:
+            record["test_top1"] = accuracy(model, test[0].to(device), test[1].to(device))
+        history.append(record)
+        if progress:
+            best = max(range(len(dags)), key=lambda b: weights[b])
+            progress(f"round {r + 1}/{cfg.rounds}: best block {best} weight {weights[best]:.3f} "
+                     f"({len(dags[best])} edges, depth {dag_depth(cfg.vertices, dags[best])})"
+                     + (f", supernet test {record['test_top1']:.2f} %" if test is not None else ""))
+        if cfg.sampling == "adaptive" and r + 1 < cfg.rounds:
+            dist.update(dags, weights, cfg.update_rate)
+            order = sorted(range(len(dags)), key=lambda b: -weights[b])
+            model.dags = dist.sample_distinct(cfg.blocks, rng, keep=[dags[b] for b in order[:cfg.elites]])
+            with torch.no_grad():
+                model.alpha.zero_()
+            a_opt = torch.optim.Adam([model.alpha], lr=cfg.arch_lr, betas=(0.5, 0.999))
+    best = max(range(len(dags)), key=lambda b: weights[b])
+    return DagSearchResult(cfg, dags[best], dags, weights, archive.top(), dist.as_rows(), history,
+                           time.perf_counter() - start, data)
+
+
+def dag_genotype(name: str, dag: Dag, cfg: DagSearchConfig, search: Optional[dict[str, Any]] = None,
+                 provenance: str = "searched", title: str = "") -> Genotype:
+    """A genotype file's content for one block of the search's space."""
+    data = {"name": name, "op_set": "dag",
+            "dag": {"vertices": cfg.vertices, "width": cfg.width, "layer": cfg.layer, "aggregate": cfg.aggregate,
+                    "pool": cfg.pool, "edges": [list(e) for e in dag]},
+            "provenance": {"kind": provenance}}
+    if title:
+        data["title"] = title
+    if search:
+        data["search"] = search
+    return genotype_from_dict(data, where=name)
+
+
+def search_record(result: DagSearchResult) -> dict[str, Any]:
+    """What the genotype's `search:` field records: settings, data, the final weights, the archive."""
+    return {
+        "method": "dag", "settings": dataclasses.asdict(result.config), "data": result.data,
+        "seed": result.config.seed, "version": zoo.__version__, "wall_s": round(result.wall_s, 2),
+        "final_blocks": [{"edges": [list(e) for e in d], "weight": round(w, 6)}
+                         for d, w in zip(result.dags, result.weights)],
+        "best_found": [{"edges": [list(e) for e in d], "score": round(s, 6)} for d, s in result.archive],
+        "edge_probs": result.probs,
+    }
+
+
+def save_dag_genotype(result: DagSearchResult, path: str | Path, name: Optional[str] = None) -> Path:
+    """The searched block as a genotype file (provenance `searched`), written atomically under a lock."""
+    path = Path(path)
+    name = name or path.stem
+    g = dag_genotype(name, result.best, result.config, search=search_record(result),
+                     title=f"DAG block searched on {result.data or 'data'} (k={result.config.blocks}, "
+                           f"l={result.config.vertices}, seed {result.config.seed})")
+    with output_lock(path):
+        return save_genotype(g, path)
