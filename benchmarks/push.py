@@ -143,7 +143,7 @@ def push(source: Union[str, Path], repo_id: str, *, model: Optional[str] = None,
 def register(subparsers) -> None:
     from zoo.settings import CHANNELS, LAYERS
 
-    from .cli import EVAL_DATA
+    from .cli import TRAIN_DATA  # inline: benchmarks.cli imports this module
 
     p = subparsers.add_parser(
         "push", help="upload a training run to the Hugging Face Hub (weights, config, model card)",
@@ -159,7 +159,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", help="where to write the folder (default RUN_DIR/hub; kept after upload)")
     p.add_argument("--model", metavar="MODEL|GENOTYPE_FILE",
                    help="the network, when the checkpoint's header does not name it (or names a moved file)")
-    p.add_argument("--data", choices=EVAL_DATA, help="the dataset it was trained on, when the header does not say")
+    p.add_argument("--data", choices=TRAIN_DATA, help="the dataset it was trained on, when the header does not say")
     LAYERS.add_to(p, help="cells, for a checkpoint without a header (default: the preset's)")
     CHANNELS.add_to(p, help="initial channels, for a checkpoint without a header (default: the preset's)")
     p.set_defaults(handler=_push)

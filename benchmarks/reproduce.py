@@ -64,7 +64,7 @@ def markdown(report: dict[str, Any]) -> str:
     for r in report["results"]:
         diff = "—" if r["difference"] is None else f"{r['difference']:+.2f}"
         lines.append(f"| {DATASETS[r['data']][1]} | {r['split']} | {r['n']} | {r['top1']:.2f} % | {r['top5']:.2f} % | "
-                     f"{r['paper'] or '— (none published)'} | {diff} |")
+                     f"{r['paper'] or '— (none on this dataset)'} | {diff} |")
     lines += ["", *(f"- {DATASETS[d][1]}: {SPLIT_NOTES[d]}." for d in dict.fromkeys(r["data"] for r in report["results"]))]
     if not report["comparable"]:
         lines.append(f"- Not comparable with the paper: {report['why_not_comparable']}.")

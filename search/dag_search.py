@@ -154,6 +154,14 @@ class DagSupernet(nn.Module):
         return self.classifier(out)
 
 
+def phase_indices(n: int, split: str, seed: int) -> tuple[list[int], list[int]]:
+    """The examples of the weight phase and of the architecture phase: all of them for both
+    (`same`), or a seeded half each (`separate`, DARTS' split of the training set)."""
+    if split == "same":
+        return list(range(n)), list(range(n))
+    return split_indices(n, 0.5, seed, None)
+
+
 def _batches(indices: Sequence[int], batch: int, seed: int, steps: int) -> list[list[int]]:
     """`steps` batches from seeded passes over `indices` (a new permutation per pass)."""
     if not indices:
@@ -203,10 +211,7 @@ def run_dag_search(cfg: DagSearchConfig, train: tuple[torch.Tensor, torch.Tensor
     x, y = train[0].to(device), train[1].to(device)
     model = DagSupernet(cfg, x.shape[1], x.shape[-1], num_classes).to(device)
     w_opt = torch.optim.Adam(model.weight_parameters(), lr=cfg.w_lr)
-    if cfg.split == "separate":
-        w_idx, a_idx = split_indices(len(y), 0.5, cfg.seed, None)
-    else:
-        w_idx = a_idx = list(range(len(y)))
+    w_idx, a_idx = phase_indices(len(y), cfg.split, cfg.seed)
     rng = random.Random(cfg.seed)
     dist = EdgeDistribution(cfg.space, p_min=cfg.p_min)
     archive = Archive()
@@ -277,12 +282,16 @@ def search_record(result: DagSearchResult) -> dict[str, Any]:
     }
 
 
-def save_dag_genotype(result: DagSearchResult, path: str | Path, name: Optional[str] = None) -> Path:
-    """The searched block as a genotype file (provenance `searched`), written atomically under a lock."""
+def save_dag_genotype(result: DagSearchResult, path: str | Path, name: Optional[str] = None,
+                      lock: bool = True) -> Path:
+    """The searched block as a genotype file (provenance `searched`), written atomically under a lock
+    (`lock=False`: the caller holds one over the whole output folder)."""
     path = Path(path)
     name = name or path.stem
     g = dag_genotype(name, result.best, result.config, search=search_record(result),
                      title=f"DAG block searched on {result.data or 'data'} (k={result.config.blocks}, "
                            f"l={result.config.vertices}, seed {result.config.seed})")
+    if not lock:
+        return save_genotype(g, path)
     with output_lock(path):
         return save_genotype(g, path)

@@ -10,6 +10,7 @@ import pytest
 import timm
 import torch
 from huggingface_hub import constants as hf_constants
+from hypothesis import given, settings, strategies as st
 
 import zoo
 import zoo.models
@@ -158,3 +159,17 @@ def test_local_weights_file_through_the_overlay(tmp_path):
                             pretrained_cfg_overlay=dict(file=str(folder / "model.safetensors")))
     assert _same_logits(src, net)
     assert _same_logits(src, timm.create_model(f"local-dir:{folder}", pretrained=True))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_a_repo_id_is_accepted_as_written_or_refused_in_one_line(text):
+    from zoo.pretrained import check_repo_id
+
+    try:
+        assert check_repo_id(text) == text
+    except ZooError as e:
+        assert "\n" not in str(e) and "is not a Hub repo id; write USER/NAME" in str(e)
+    else:  # what the Hub takes: one slash, each side a name that does not start with a symbol
+        user, name = text.split("/")
+        assert user[0].isalnum() and name[0].isalnum() and ".." not in text and text.isascii()

@@ -14,7 +14,7 @@ import zoo.cli
 import zoo.hub
 from zoo.atomic import atomic_write_json
 from zoo.checkpoint import save_weights
-from zoo.errors import CheckpointError, HubError, ZooError
+from zoo.errors import CheckpointError, ZooError
 from zoo.benchmarks.push import push
 
 ARGS = {"family": "cifar", "num_classes": 10, "auxiliary": False, "layers": 3, "channels": 4}
@@ -46,7 +46,7 @@ def no_hub(monkeypatch):
 
 
 def _cli(capsys, *argv):
-    code = zoo.cli.main(list(argv))
+    code = zoo.cli.main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -202,3 +202,26 @@ def test_run_folders_without_weights_and_bad_input_are_one_line(run, tmp_path, c
     assert timm.create_model(f"local-dir:{result['folder']}", pretrained=True).layers == 3
     with pytest.raises(ZooError):
         push(bare, "me/x", dry_run=True, model="pdarts_3b", data="cifar10", log=lambda line: None)  # 26 x 36: no
+
+
+def test_a_run_of_a_genotype_file(tmp_path, capsys):
+    """The network of a run trained from a genotype file is rebuilt from that file, or from the
+    genotype.yaml `reproduce` keeps beside the run once the file has moved; the folder's config.json
+    then carries the genotype itself."""
+    g = zoo.make_genotype("my_cell", {"normal": (False, [[("sep_conv_3x3", 0), ("skip_connect", 1)]], None),
+                                      "reduce": (True, [[("max_pool_3x3", 0), ("avg_pool_3x3", 1)]], None)})
+    cell = zoo.save_genotype(g, tmp_path / "my_cell.yaml")
+    net = zoo.create_model(cell, layers=3, channels=4, auxiliary=False).eval()
+    folder = tmp_path / "run"
+    save_weights(folder / "model.safetensors", net.state_dict(),
+                 {"model": str(cell), "data": "digits", "model_args": ARGS})
+    assert _cli(capsys, "push", folder, "--repo-id", "me/my_cell", "--dry-run")[0] == 0
+    loaded = timm.create_model(f"local-dir:{folder / 'hub'}", pretrained=True)
+    assert json.loads((folder / "hub" / "config.json").read_text())["architecture"] == "darts_genotype"
+    assert loaded.genotype.cells == g.cells and torch.equal(_logits(net), _logits(loaded))
+    cell.unlink()
+    code, _, err = _cli(capsys, "push", folder, "--repo-id", "me/my_cell", "--dry-run")
+    assert code == 2 and err == (f"darts-zoo: error: {folder / 'model.safetensors'}: trained from the genotype file "
+                                 f"{cell}, which is not there now; pass --model PATH_TO_THAT_GENOTYPE\n")
+    zoo.save_genotype(g, folder / "genotype.yaml")
+    assert _cli(capsys, "push", folder, "--repo-id", "me/my_cell", "--dry-run")[0] == 0

@@ -180,12 +180,12 @@ def test_pc_darts_recipe_is_the_papers():
 def test_pc_darts_digits_search_writes_a_genotype_the_zoo_builds(tmp_path):
     out = run_search("pc_darts", data="digits", out=tmp_path / "pc.yaml", seed=0, progress=False,
                      log=lambda line: None, threads=1,
-                     overrides={"epochs": 2, "warmup_epochs": 1, "subset": 96, "batch_size": 16, "layers": 3,
-                                "channels": 8})
+                     overrides={"epochs": 2, "warmup_epochs": 1, "subset": 48, "batch_size": 16, "layers": 3,
+                                "channels": 8, "nodes": 2})
     g = zoo.load_genotype(out)
     assert g.search["settings"]["partial_channels"] == 4 and g.search["settings"]["edge_norm"] is True
-    assert set(g.search["betas"]) == {"normal", "reduce"} and len(g.search["betas"]["normal"]) == 14
-    model = zoo.create_model(out)
+    assert set(g.search["betas"]) == {"normal", "reduce"} and len(g.search["betas"]["normal"]) == 5
+    model = zoo.create_model(out, layers=3, channels=8)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
     history = (tmp_path / "pc.history.json").read_text()
     assert '"edge_scales"' in history and (tmp_path / "pc.betas.png").exists()

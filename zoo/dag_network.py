@@ -224,6 +224,8 @@ class DagNetwork(nn.Module):
         self.body = DagBody(dag.vertices, dag.width, dag.layer, used_edges(dag.vertices, dag.edges),
                             dag.aggregate, dag.pool)
         self.num_features = self.head_hidden_size = dag.width
+        # What `darts-zoo show` prints for a network: its depth in layers and its width.
+        self.layers, self.channels = dag.vertices, dag.width
         self._pool_type = "" if dag.layer == "dense" else global_pool
         self.global_pool, self.classifier = create_classifier(dag.width, num_classes, pool_type=self._pool_type)
         self.head_drop = nn.Dropout(drop_rate)

@@ -150,7 +150,7 @@ class DeviceImages:
         """From a dataset holding uint8 H x W x 3 (or grey H x W, served as RGB) images."""
         info = dataset_info(name)
         images, labels = _arrays(dataset)
-        x = torch.as_tensor(np.asarray(images))
+        x = torch.from_numpy(np.array(images, dtype=np.uint8))  # a copy: cached arrays are read-only
         if x.dim() == 3:  # grey, as PIL's convert("RGB") serves it: the value in all three channels
             x = x[:, :, :, None].expand(-1, -1, -1, 3)
         if x.dim() != 4 or x.shape[-1] != info.input_size[0]:
