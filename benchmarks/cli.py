@@ -14,7 +14,7 @@ from zoo.atomic import atomic_write_json
 from zoo.data import ALIASES, DATASETS
 from zoo.ops import op_set_names
 from zoo.runtime import DEVICE_HELP
-from zoo.search.recipes import RECIPES as SEARCH_RECIPES
+from zoo.search import RECIPES as SEARCH_RECIPES
 from zoo.speed_options import SPEED_SETTINGS
 from zoo.settings import (BATCH_SIZE, CHANNELS, LAYERS, MAX_CHANNELS, MAX_LAYERS, NETWORK, THREADS, WORKERS, Domain,
                           Setting)

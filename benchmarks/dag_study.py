@@ -40,14 +40,13 @@ from zoo.data import DIGITS_SEED, DIGITS_TEST_FRACTION, load_dataset
 from zoo.errors import OutputError, ZooError
 from zoo.locks import output_lock
 from zoo.runtime import resolve_device
-from zoo.search.dag_ensemble import DenseDagEnsemble
-from zoo.search.dag_search import (DAG_SEARCH_SETTINGS, SAMPLINGS, SPLITS, DagSearchConfig, dag_genotype,
-                                   run_dag_search, save_dag_genotype)
-from zoo.search.dag_space import Dag, DagSpace, complete_dag, dag_depth, enumerate_dags
+from zoo.search import (DAG_SEARCH_SETTINGS, DagSearchConfig, DagSpace, DenseDagEnsemble, complete_dag, dag_depth,
+                        dag_genotype, enumerate_dags, run_dag_search, save_dag_genotype)
 from zoo.settings import Domain, Setting
 
 STUDY_DATA = ("digits", "breast_cancer", "wine", "cifar10")
 TABULAR = ("breast_cancer", "wine")
+Dag = tuple[tuple[int, int], ...]  # sorted edges (i, j), as zoo.search's DAG space writes them
 ENSEMBLE_CHUNK = 64  # dense networks trained together; bounds memory (l=6, width 64: ~50 MB of weights)
 
 _many = lambda name: dataclasses.replace(DAG_SEARCH_SETTINGS[name], many=True)  # noqa: E731
@@ -63,6 +62,7 @@ STUDY_SETTINGS = Domain("DAG study", (
     DAG_SEARCH_SETTINGS["max_skip"], DAG_SEARCH_SETTINGS["min_density"], DAG_SEARCH_SETTINGS["max_density"],
     DAG_SEARCH_SETTINGS["update_rate"], DAG_SEARCH_SETTINGS["elites"], DAG_SEARCH_SETTINGS["w_lr"],
     DAG_SEARCH_SETTINGS["arch_lr"],
+    Setting("searches", int, "searches per setting, with seeds seed, seed+1, ... (stability)", low=1, high=100),
     Setting("random_dags", int, "random DAGs of each space trained as the baseline", low=1, high=1000),
     Setting("eval_seeds", int, "training seeds per evaluated DAG", low=1, high=100),
     Setting("eval_epochs", int, "training epochs per evaluated DAG", low=1, high=10_000),
@@ -74,7 +74,7 @@ DEFAULTS = dict(data="digits", second_data=None, vertices=(3, 4, 5), blocks=(2, 
                 aggregate="sum", pool="none", rounds=8, weight_steps=50, arch_steps=25, splits=("separate",),
                 samplings=("adaptive",), max_skip=None, min_density=0.0, max_density=1.0, update_rate=0.5,
                 elites=1, w_lr=3e-3, arch_lr=0.05, random_dags=16, eval_seeds=3, eval_epochs=20, eval_lr=3e-3,
-                exhaustive=64, batch_size=64, seed=0)
+                exhaustive=64, batch_size=64, seed=0, searches=1)
 
 
 # --------------------------------------------------------------------------- data
@@ -154,10 +154,12 @@ def evaluate_dags(dags: Sequence[Dag], vertices: int, data: dict[str, Any], sett
     return accs
 
 
-def _config(s: dict[str, Any], vertices: int, blocks: int, split: str, sampling: str) -> DagSearchConfig:
+def _config(s: dict[str, Any], vertices: int, blocks: int, split: str, sampling: str,
+            search_seed: int = 0) -> DagSearchConfig:
     keys = ("width", "layer", "aggregate", "pool", "rounds", "weight_steps", "arch_steps", "max_skip",
-            "min_density", "max_density", "update_rate", "elites", "w_lr", "arch_lr", "batch_size", "seed")
+            "min_density", "max_density", "update_rate", "elites", "w_lr", "arch_lr", "batch_size")
     values = {k: s[k] for k in keys}
+    values["seed"] = s["seed"] + search_seed
     values["elites"] = min(values["elites"], blocks - 1)
     return DagSearchConfig.checked(vertices=vertices, blocks=blocks, split=split, sampling=sampling, **values)
 
@@ -228,14 +230,15 @@ def run_dag_study(out: str | Path, data_dir: Optional[str] = None, device: str =
             for k in s["blocks"]:
                 for split in s["splits"]:
                     for sampling in s["samplings"]:
-                        cfg = _config(s, l, k, split, sampling)
-                        d = datasets["first"]
-                        say(f"search l={l} k={k} split={split} sampling={sampling}")
-                        res = run_dag_search(cfg, (d["x_train"], d["y_train"]), d["classes"], device=dev,
-                                             data=s["data"])
-                        name = f"dag_searched_l{l}_k{k}_{split}_{sampling}"
-                        save_dag_genotype(res, out / f"{name}.yaml", name=name, lock=False)
-                        searched[(k, split, sampling)] = (res.best, res.wall_s, name)
+                        for i in range(s["searches"]):
+                            cfg = _config(s, l, k, split, sampling, i)
+                            d = datasets["first"]
+                            say(f"search l={l} k={k} split={split} sampling={sampling} seed={cfg.seed}")
+                            res = run_dag_search(cfg, (d["x_train"], d["y_train"]), d["classes"], device=dev,
+                                                 data=s["data"])
+                            name = f"dag_searched_l{l}_k{k}_{split}_{sampling}" + (f"_s{cfg.seed}" if i else "")
+                            save_dag_genotype(res, out / f"{name}.yaml", name=name, lock=False)
+                            searched[(k, split, sampling, cfg.seed)] = (res.best, res.wall_s, name)
             evaluated = list(dict.fromkeys(
                 (pool if exhaustive else []) + randoms + [complete_dag(l)] + [v[0] for v in searched.values()]))
             accs = {}
@@ -249,9 +252,10 @@ def run_dag_study(out: str | Path, data_dir: Optional[str] = None, device: str =
             means = {dag: statistics.fmean(v) for dag, v in first.items()}
             dense = complete_dag(l)
             rand_means = [means[r] for r in randoms]
-            for (k, split, sampling), (best, wall, name) in searched.items():
+            for (k, split, sampling, search_seed), (best, wall, name) in searched.items():
                 rank = 1 + sum(1 for m in means.values() if m > means[best])
-                row = dict(vertices=l, blocks=k, split=split, sampling=sampling, space_size=space.count(),
+                row = dict(vertices=l, blocks=k, split=split, sampling=sampling, search_seed=search_seed,
+                           space_size=space.count(),
                            searched=_key(best), searched_edges=len(best), searched_depth=dag_depth(l, best),
                            searched_top1=_mean_std(first[best]), dense_top1=_mean_std(first[dense]),
                            random_top1=_mean_std([a for r in randoms for a in first[r]]),
@@ -265,9 +269,11 @@ def run_dag_study(out: str | Path, data_dir: Optional[str] = None, device: str =
                                second_rank=1 + sum(1 for m in m2.values() if m > m2[best]))
                 rows.append(row)
         correlations = _correlations(per_l, s)
+        variants = _variants(rows)
         all_points = _points(per_l)
         report = dict(settings={k: list(v) if isinstance(v, tuple) else v for k, v in s.items()},
-                      device=str(dev), rows=rows, correlations=correlations, dags=all_points,
+                      device=str(dev), rows=rows, variants=variants, correlations=correlations,
+                      dags=all_points,
                       wall_s=round(time.perf_counter() - start, 1))
         atomic_write_json(report_path, finite_json(report))
         atomic_write_bytes(out / "dag_study.md", markdown(report).encode("utf-8"))
@@ -286,6 +292,24 @@ def _distinct_uniform(space: DagSpace, n: int, rng: random.Random) -> list[Dag]:
         if lo <= len(d) <= hi:
             out[d] = None
     return list(out)
+
+
+def _variants(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per search variant (split, sampling): performance (searched top-1 and rank over every search),
+    stability (spread over searches, distinct blocks found per (l, k)) and cost (search seconds)."""
+    out = []
+    for split, sampling in dict.fromkeys((r["split"], r["sampling"]) for r in rows):
+        rs = [r for r in rows if (r["split"], r["sampling"]) == (split, sampling)]
+        tops = [r["searched_top1"][0] for r in rs]
+        settings = {(r["vertices"], r["blocks"]) for r in rs}
+        distinct = statistics.fmean(len({r["searched"] for r in rs if (r["vertices"], r["blocks"]) == lk})
+                                    for lk in settings)
+        out.append(dict(split=split, sampling=sampling, searches=len(rs), searched_top1=_mean_std(tops),
+                        minus_dense=_mean_std([r["searched_top1"][0] - r["dense_top1"][0] for r in rs]),
+                        minus_random=_mean_std([r["searched_top1"][0] - r["random_dag_means"][0] for r in rs]),
+                        rank_fraction=statistics.fmean(r["rank"] / r["evaluated"] for r in rs),
+                        distinct_blocks=distinct, search_s=statistics.fmean(r["search_s"] for r in rs)))
+    return out
 
 
 def _correlations(per_l: dict[int, dict], s: dict[str, Any]) -> list[dict[str, Any]]:
@@ -340,17 +364,27 @@ def markdown(report: dict[str, Any]) -> str:
              f"epochs, Adam {s['eval_lr']:g}, {s['eval_seeds']} seeds. Test top-1 (%), mean ± std over seeds "
              f"(random: over {s['random_dags']} DAGs x seeds). Rank: the searched block among all DAGs trained at "
              f"its l (1 = best). Wall time {report['wall_s']} s on {report['device']}.", "",
-             "| l | k | split | sampling | DAGs in space | searched block (edges) | depth | searched | dense | random | rank |"
-             + (f" {second}: searched | dense | random | rank |" if second else ""),
-             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|---|" if second else "")]
+             "| l | k | split | sampling | search seed | DAGs in space | searched block (edges) | depth | searched | dense "
+             "| random | rank |" + (f" {second}: searched | dense | random | rank |" if second else ""),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|---|---|" if second else "")]
     for r in report["rows"]:
-        line = (f"| {r['vertices']} | {r['blocks']} | {r['split']} | {r['sampling']} | {r['space_size']} | "
+        line = (f"| {r['vertices']} | {r['blocks']} | {r['split']} | {r['sampling']} | {r['search_seed']} | "
+                f"{r['space_size']} | "
                 f"`{r['searched']}` ({r['searched_edges']}) | {r['searched_depth']} | {_pm(r['searched_top1'])} | "
                 f"{_pm(r['dense_top1'])} | {_pm(r['random_top1'])} | {r['rank']}/{r['evaluated']} |")
         if second:
             line += (f" {_pm(r.get('second_searched_top1'))} | {_pm(r.get('second_dense_top1'))} | "
                      f"{_pm(r.get('second_random_top1'))} | {r.get('second_rank', '-')}/{r['evaluated']} |")
         lines.append(line)
+    lines += ["", "Search variants (over every l, k and search seed): searched top-1, its margin over the dense "
+              "block and over the mean random DAG, mean rank / DAGs evaluated (1/DAGs = best), distinct blocks found "
+              "per (l, k), seconds per search:", "",
+              "| split | sampling | searches | searched | - dense | - random | rank fraction | distinct blocks | s/search |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for v in report["variants"]:
+        lines.append(f"| {v['split']} | {v['sampling']} | {v['searches']} | {_pm(v['searched_top1'])} | "
+                     f"{_pm(v['minus_dense'])} | {_pm(v['minus_random'])} | {v['rank_fraction']:.2f} | "
+                     f"{v['distinct_blocks']:.1f} | {v['search_s']:.1f} |")
     lines += ["", "Spearman's rank correlation over every evaluated DAG (mean top-1 over seeds):", "",
               "| l | DAGs | depth vs top-1 | edges vs top-1 |"
               + (f" {second}: depth | edges | ranking {s['data']} vs {second} |" if second else ""),

@@ -28,6 +28,7 @@ import torch
 
 from zoo.errors import ZooError, closest
 from zoo.runtime import resolve_device
+from zoo.speed_options import autocast, prepare_model
 from zoo.search import SearchSpace, Supernet, make_strategy
 
 DARTS_SETTING = dict(layers=8, channels=16, batch_size=64, image_size=32)
@@ -56,7 +57,7 @@ def _peak_rss_mib() -> float:
 def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int = 2, warmup: int = 1,
                  layers: int = 8, channels: int = 16, batch_size: int = 64, image_size: int = 32,
                  amp: bool = False, channels_last: bool = False, threads: Optional[int] = None,
-                 space: Optional[dict[str, Any]] = None, config: str = "plain") -> dict[str, Any]:
+                 compile: bool = False, space: Optional[dict[str, Any]] = None, config: str = "plain") -> dict[str, Any]:
     """Time `steps` full search steps (after `warmup` untimed ones) in this process; `space`: the
     SearchSpace's fields (default DARTS'); `config`: an entry of CONFIGS."""
     if threads:
@@ -69,8 +70,7 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
     net = Supernet(SearchSpace(**sp), channels=channels, layers=layers,
                    partial_channels=change.get("partial_channels", 1)).to(dev)
     net.set_recompute(change.get("recompute", "none"))
-    if channels_last and dev.type == "cuda":
-        net = net.to(memory_format=torch.channels_last)
+    prepare_model(net, channels_last, compile)  # zoo.speed_options, on any device
     w = torch.optim.SGD(net.weight_parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
     a = torch.optim.Adam(net.arch_parameters(), lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
     strat = make_strategy(strategy, net, w, a)
@@ -78,7 +78,7 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
 
     def batch():
         x = torch.randn(batch_size, 3, image_size, image_size, generator=g).to(dev)
-        if channels_last and dev.type == "cuda":
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, torch.randint(0, 10, (batch_size,), generator=g).to(dev)
 
@@ -87,10 +87,7 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
     def run(n):
         for i in range(n):
             tb, vb = batches[i % len(batches)]
-            if amp and dev.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    strat.step(tb, vb)
-            else:
+            with autocast(dev, amp):
                 strat.step(tb, vb)
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -108,8 +105,8 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
         peak = _peak_rss_mib() - base_rss
         name = f"CPU ({torch.get_num_threads()} threads)"
     return {
-        "config": config, "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp and dev.type == "cuda"),
-        "channels_last": bool(channels_last and dev.type == "cuda"),
+        "config": config, "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp),
+        "channels_last": bool(channels_last), "compile": bool(compile),
         "layers": layers, "channels": channels, "batch_size": batch_size, "image_size": image_size,
         "steps": steps, "seconds_per_step": elapsed / steps, "images_per_s": batch_size * steps / elapsed,
         "peak_memory_mib": peak,

@@ -62,6 +62,7 @@ SPEED_BENCH_SETTINGS = Domain("train-bench", (
     Setting("configs", str, "rows to measure, besides plain", choices=tuple(CONFIGS), many=True),
     Setting("data", str, "dataset whose size, classes and augmentation are used", choices=("cifar10", "cifar100",
                                                                                            "digits")),
+    Setting("repeats", int, "alternating rounds; each row is its median round", low=1, high=100),
 ))
 
 
@@ -149,30 +150,37 @@ def train_throughput(model: str, data: str = "cifar10", batch_size: Optional[int
 
 def compare(model: str = "darts_v2", data: str = "cifar10", device: str = "all",
             configs: Sequence[str] = tuple(c for c in CONFIGS if c != "plain"), isolate: bool = True,
-            **options: Any) -> dict[str, Any]:
+            repeats: int = 1, **options: Any) -> dict[str, Any]:
     """The plain row and each of `configs` on the CPU and on CUDA when present (`device="all"`),
-    or on one device; each row with its ratios to the plain row of its device. `options` go to
-    train_throughput (batch_size, steps, warmup, workers, threads, layers, channels, ...)."""
+    or on one device; each row with its ratios to the plain row of its device. With `repeats` > 1
+    the rows are measured in that many alternating rounds and each row is its median round (by
+    images/s), which steadies the ratios on a shared machine. `options` go to train_throughput
+    (batch_size, steps, warmup, workers, threads, layers, channels, ...)."""
     devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if device == "all" \
         else [str(resolve_device(device))]
     names = ["plain"] + [c for c in configs if c != "plain"]
     rows = []
     for dev in devices:
-        plain = None
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for _ in range(repeats):
+            for name in names:
+                kwargs = dict(model=model, data=data, device=dev, **CONFIGS[name], **options)
+                row = run_isolated(train_throughput, **kwargs) if isolate else train_throughput(**kwargs)
+                rounds[name].append({"config": name, **row})
         for name in names:
-            kwargs = dict(model=model, data=data, device=dev, **CONFIGS[name], **options)
-            row = run_isolated(train_throughput, **kwargs) if isolate else train_throughput(**kwargs)
-            row = {"config": name, **row}
-            if name == "plain":
-                plain = row
-            if "error" not in row and plain is not None and "error" not in plain:
+            good = sorted((r for r in rounds[name] if "error" not in r), key=lambda r: r["images_per_s"])
+            row = good[len(good) // 2] if good else rounds[name][0]
+            row["images_per_s_rounds"] = [r["images_per_s"] for r in good]
+            rows.append(row)
+        plain = rows[-len(names)]
+        for row in rows[-len(names):]:
+            if "error" not in row and "error" not in plain:
                 row["speed_ratio"] = round(row["images_per_s"] / plain["images_per_s"], 3)
                 row["memory_ratio"] = (round(row["peak_memory_mib"] / plain["peak_memory_mib"], 3)
                                        if plain["peak_memory_mib"] > 0 else None)
-            rows.append(row)
     first = next((r for r in rows if "error" not in r), {})
     setting = {k: first.get(k, options.get(k)) for k in ("model", "data", "recipe", "batch", "steps", "threads")}
-    return {"setting": {**setting, "model": model, "data": data,
+    return {"setting": {**setting, "model": model, "data": data, "repeats": repeats,
                         **{k: v for k, v in options.items() if k in ("layers", "channels")}},
             "torch": torch.__version__, "rows": rows}
 
@@ -181,7 +189,7 @@ def format_markdown(result: dict[str, Any]) -> str:
     s = result["setting"]
     shape = "".join(f", {k} {s[k]}" for k in ("layers", "channels") if s.get(k))
     lines = [f"training step of {s['model']} on {s['data']}-sized data{shape}, batch {s.get('batch')}, "
-             f"{s.get('steps')} timed steps (torch {result['torch']})", "",
+             f"{s.get('steps')} timed steps, median of {s.get('repeats', 1)} round(s) (torch {result['torch']})", "",
              "| device | config | images/s | ratio | s/step | peak memory (MiB) | memory ratio |",
              "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -204,6 +212,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     SPEED_BENCH_SETTINGS["batch_size"].add_to(p, help="images per step (default: the recipe's)")
     SPEED_BENCH_SETTINGS["steps"].add_to(p, default="3")
     SPEED_BENCH_SETTINGS["warmup"].add_to(p, default="1")
+    SPEED_BENCH_SETTINGS["repeats"].add_to(p, default="1")
     SPEED_BENCH_SETTINGS["workers"].add_to(p, help="DataLoader processes of the rows that load on the CPU", default="0")
     SPEED_BENCH_SETTINGS["threads"].add_to(p)
     SPEED_BENCH_SETTINGS["layers"].add_to(p, help="override the network's cells")
@@ -213,13 +222,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    names = ("data", "configs", "batch_size", "steps", "warmup", "workers", "threads", "layers", "channels")
+    names = ("data", "configs", "batch_size", "steps", "warmup", "repeats", "workers", "threads", "layers", "channels")
     o = SPEED_BENCH_SETTINGS.check(SPEED_BENCH_SETTINGS.from_args(args, names), "train-bench")
     if args.device != "all":
         resolve_device(args.device)
     options = {k: o[k] for k in ("batch_size", "steps", "warmup", "workers", "threads", "layers", "channels")
                if o.get(k) is not None}
-    result = compare(args.model, o["data"], args.device, o["configs"], **options)
+    result = compare(args.model, o["data"], args.device, o["configs"], repeats=o["repeats"], **options)
     table = format_markdown(result)
     print(table)
     if args.json:

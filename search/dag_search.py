@@ -31,9 +31,10 @@ import torch.nn.functional as F
 from timm.layers import create_classifier
 
 import zoo
-from zoo.dag_network import DAG_LAYERS, DagBody, all_edges, make_stem
+from zoo.dag_network import DagBody, all_edges, make_stem
 from zoo.errors import ZooError
-from zoo.genotype import DAG_AGGREGATES, DAG_POOLS, Genotype, genotype_from_dict, save_genotype
+from zoo.genotype import DAG_AGGREGATES, DAG_LAYERS, DAG_POOLS, Genotype, genotype_from_dict, save_genotype
+from zoo.atomic import atomic_save_figure, atomic_write_json, finite_json
 from zoo.locks import output_lock
 from zoo.settings import SEED, Domain, Setting
 
@@ -115,6 +116,8 @@ class DagSearchConfig:
         """Each value in its domain, the relations between them, and a space with k DAGs."""
         checked = DAG_SEARCH_SETTINGS.check(values, "DAG search")
         merged = {**dataclasses.asdict(cls()), **checked}
+        if "elites" not in checked:  # the default keeps the best block, unless it is the only one
+            merged["elites"] = min(cls.elites, merged["blocks"] - 1)
         DAG_SEARCH_SETTINGS.check_relations(merged, "DAG search")
         cfg = cls(**merged)
         cfg.space.check(cfg.blocks)
@@ -292,6 +295,41 @@ def save_dag_genotype(result: DagSearchResult, path: str | Path, name: Optional[
                      title=f"DAG block searched on {result.data or 'data'} (k={result.config.blocks}, "
                            f"l={result.config.vertices}, seed {result.config.seed})")
     if not lock:
+        write_dag_history(result, path)
         return save_genotype(g, path)
     with output_lock(path):
+        write_dag_history(result, path)
         return save_genotype(g, path)
+
+
+def write_dag_history(result: DagSearchResult, genotype_path: Path) -> tuple[Path, Path]:
+    """<name>.history.json (every round: blocks, their weights, edge probabilities, loss) and
+    <name>.probs.png: each edge's sampling probability and the best block's weight per round."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    stem = genotype_path.with_suffix("")
+    json_path = Path(f"{stem}.history.json")
+    atomic_write_json(json_path, finite_json({"settings": dataclasses.asdict(result.config), "data": result.data,
+                                              "records": result.history}))
+    rounds = [r["round"] for r in result.history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    edges = [(i, j) for i, j, _ in result.history[0]["probs"]]
+    for n, e in enumerate(edges):
+        ax1.plot(rounds, [r["probs"][n][2] for r in result.history], marker=".", label=f"{e[0]}-{e[1]}")
+    ax1.set_xlabel("round (the probabilities its blocks were drawn with)")
+    ax1.set_ylabel("edge probability")
+    if len(edges) <= 15:
+        ax1.legend(fontsize=7, ncol=2)
+    ax2.plot(rounds, [max(r["weights"]) * len(r["weights"]) for r in result.history], marker="o")
+    ax2.axhline(1.0, color="grey", lw=0.8)
+    ax2.set_xlabel("round")
+    ax2.set_ylabel("best block's weight x k (1 = even)")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    png = atomic_save_figure(fig, Path(f"{stem}.probs.png"))
+    plt.close(fig)
+    return json_path, png

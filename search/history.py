@@ -102,9 +102,10 @@ def plot_history(path: Path, records: Sequence[Mapping[str, Any]], title: str = 
 
 
 def plot_topology(path: Path, records: Sequence[Mapping[str, Any]], title: str = "") -> None:
-    """Stretchable searches: one panel per cell type, each edge's merged weight s~(i, j) from the
-    betas (eq. 13: scaled so that a uniform topology gives 1) against the epoch, so one sees the
-    topology settle: kept edges rise, dropped ones fall towards 0."""
+    """Searches with betas: one panel per cell type, each edge's weight from the betas against the
+    epoch, so one sees the topology settle: kept edges rise, dropped ones fall towards 0. Stretchable
+    cells: the merged weight s~(i, j) (eq. 13: 1 under a uniform topology); PC-DARTS: the edge
+    normalization's softmax over the node's inputs."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -122,7 +123,8 @@ def plot_topology(path: Path, records: Sequence[Mapping[str, Any]], title: str =
             ax.plot(xs, [r["edge_scales"][ct][e] for r in records], linewidth=1.0, marker="o", markersize=2)
         ax.set_title(f"{ct}: {edges} edges")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("edge weight s~(i, j)\n(1 = uniform topology)", fontsize=8)
+        ax.set_ylabel("edge weight from the betas\n(stretchable s~(i, j): 1 = uniform;\n"
+                      "edge normalization: softmax over a node's inputs)", fontsize=7)
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)

@@ -413,8 +413,8 @@ def run_search(recipe: Union[str, SearchRecipe] = "darts_v1", data: str = "cifar
     Other keywords are RunOptions: `restart` discards a checkpoint; `overwrite` lets the run replace a
     finished `out` (refused otherwise); `stop_after_epochs` pauses after
     that many epochs of this call (the checkpoint is written; returns None); `dataset` replaces the
-    dataset loader; `threads` sets torch's CPU threads; device, amp, channels_last, workers,
-    progress, log.
+    dataset loader; `threads` sets torch's CPU threads; device, workers, progress, log; the speed
+    options amp, channels_last, compile and data_on_device (zoo.speed_options, docs/performance.md).
     """
     base = recipe if isinstance(recipe, SearchRecipe) else get_recipe(recipe)
     unknown = sorted(set(options) - {f.name for f in dataclasses.fields(RunOptions)})

@@ -119,6 +119,16 @@ def test_bad_dag_fields_are_one_line(dag, field):
     assert e.value.field == field and "\n" not in str(e.value)
 
 
+def test_dag_layers_stay_out_of_cell_op_sets():
+    assert "dag" not in zoo.op_set_names()
+    with pytest.raises(GenotypeError) as e:
+        zoo.genotype_from_dict({"name": "b", "op_set": "darts", "dag": {"vertices": 2, "edges": []}})
+    assert e.value.field == "op_set"
+    with pytest.raises(GenotypeError, match="builds DAG blocks, not cells"):
+        zoo.genotype_from_dict({"name": "b", "op_set": "dag", "cells": {"normal": {"nodes": [[["skip_connect", 0]]]},
+                                "reduce": {"nodes": [[["skip_connect", 0]]]}}})
+
+
 def test_a_dag_genotype_has_no_cells():
     with pytest.raises(GenotypeError, match="no cells"):
         zoo.genotype_from_dict({"name": "b", "dag": {"vertices": 2, "edges": []},

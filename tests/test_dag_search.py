@@ -1,6 +1,7 @@
 """The DAG search (zoo.search.dag_space, dag_search): the space and its counts, sampling under
 constraints, the edge-probability update, the softmax over blocks, the alternating phases."""
 
+import json
 import random
 
 import pytest
@@ -108,6 +109,9 @@ def test_search_runs_both_splits_and_writes_a_genotype(tmp_path, split, sampling
     g = zoo.load_genotype(path)
     assert g.provenance["kind"] == "searched" and g.dag.edges == res.best
     assert g.search["settings"]["split"] == split
+    history = json.loads((tmp_path / "found.history.json").read_text())
+    assert [r["round"] for r in history["records"]] == [1, 2, 3]
+    assert (tmp_path / "found.probs.png").read_bytes()[:4] == b"\x89PNG"
     m = timm.create_model("darts_genotype", genotype=str(path), in_chans=1, img_size=3, num_classes=3)
     assert m(_data(2)[0]).shape == (2, 3)
 
@@ -124,6 +128,13 @@ def test_bad_settings_are_one_line(values, text):
     with pytest.raises(ZooError) as e:
         DagSearchConfig.checked(**values)
     assert text in str(e.value) and "\n" not in str(e.value)
+
+
+def test_one_block_is_a_valid_search():
+    cfg = DagSearchConfig.checked(vertices=2, blocks=1, width=4, rounds=2, weight_steps=1, arch_steps=1)
+    assert cfg.elites == 0
+    res = run_dag_search(cfg, _data(), 3)
+    assert res.weights == [1.0] and len(res.history) == 2
 
 
 def test_cli_refuses_bad_settings_in_one_line(tmp_path, capsys):

@@ -113,3 +113,21 @@ def test_bad_recompute_values_are_one_line_errors(tmp_path, capsys):
                  "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "recompute" in err
+
+
+def test_the_memory_estimate_counts_what_recomputing_keeps(monkeypatch):
+    from zoo import budget
+    g = zoo.zoo_genotype("darts_v2")
+    e = budget.estimate_network(g, "cifar", layers=3, channels=4)
+    # 32x32 stem of 3 * 4 channels, kept twice (conv, BN): 2 * 12 * 1024; cell outputs: 4 nodes x
+    # (4 ch at 32x32, 8 ch at 16x16, 16 ch at 8x8).
+    stem, outputs = 2 * 12 * 1024, 4 * (4 * 1024 + 8 * 256 + 16 * 64)
+    largest = e.recomputed - stem - outputs
+    assert 0 < largest < e.activations - stem
+    assert e.stored("cell") == e.recomputed < e.activations and e.stored("none") == e.activations
+    assert e.bytes(8, "cell") - e.bytes(8) == 4 * 8 * (e.recomputed - e.activations)
+    # A batch that fits only when recomputing: refused plain, accepted with recompute="cell".
+    monkeypatch.setattr(budget, "memory_limit", lambda device=None: (e.bytes(64) + e.bytes(64, "cell")) // 2)
+    with pytest.raises(zoo.ZooError, match="needs about"):
+        budget.check_network(g, "cifar", batch=64, layers=3, channels=4)
+    assert budget.check_network(g, "cifar", batch=64, layers=3, channels=4, recompute="cell") == e

@@ -87,7 +87,7 @@ def test_arch_step_stays_float32_under_bf16(strategy):
 
 def test_search_with_amp_channels_last_and_data_on_device(tmp_path, capsys):
     lines = []
-    out = run_search("darts_v2", data="digits", out=tmp_path / "s.yaml", epochs=1, seed=0, overrides=SEARCH,
+    out = run_search("darts_v1", data="digits", out=tmp_path / "s.yaml", epochs=1, seed=0, overrides=SEARCH,
                      progress=False, log=lines.append, dataset=_digits_like(), amp=True, channels_last=True,
                      data_on_device=True)
     assert "(bf16 autocast, channels_last, data on device)" in lines[0]
@@ -144,7 +144,24 @@ def test_compiled_search_on_the_cpu(tmp_path):
     """The supernet compiled in place: the strategy's passes (weights' and alphas') run the compiled graph."""
     lines = []
     out = run_search("darts_v1", data="digits", out=tmp_path / "c.yaml", epochs=1, seed=0, progress=False,
-                     log=lines.append, dataset=_digits_like(16), compile=True,
+                     log=lines.append, dataset=_digits_like(16), compile=True, data_on_device=True,
                      overrides={"channels": 8, "layers": 3, "nodes": 1, "subset": 16, "batch_size": 8,
                                 "candidates": "max_pool_3x3,skip_connect"})
-    assert "(compiled)" in lines[0] and zoo.load_genotype(out).search is not None
+    assert "(compiled, data on device)" in lines[0] and zoo.load_genotype(out).search is not None
+
+
+def test_train_bench_rows_beside_the_plain_one(tmp_path, capsys):
+    from zoo.benchmarks.speed import compare, format_markdown
+
+    r = compare("darts_v1", "cifar10", "cpu", ("bf16", "channels_last", "data_on_device"), isolate=False,
+                batch_size=4, steps=1, warmup=0, layers=3, channels=8, threads=1)
+    rows = {row["config"]: row for row in r["rows"]}
+    assert list(rows) == ["plain", "bf16", "channels_last", "data_on_device"]
+    assert all("error" not in row and row["images_per_s"] > 0 and math.isfinite(row["loss"]) for row in rows.values())
+    assert rows["plain"]["speed_ratio"] == 1.0 and rows["bf16"]["amp"] and rows["data_on_device"]["workers"] == 0
+    for name, row in rows.items():
+        assert row["speed_ratio"] == pytest.approx(row["images_per_s"] / rows["plain"]["images_per_s"], abs=1e-3)
+    table = format_markdown(r)
+    assert table.count("\n| CPU (1 threads) |") == 4 and "| data_on_device |" in table
+    assert main(["train-bench", "darts_v1", "--configs", "bf16,fast"]) == 2
+    assert "configs (--configs) = 'bf16,fast'" in capsys.readouterr().err

@@ -18,6 +18,9 @@ The estimate (docs/genotype-schema.md, "Limits"):
 - **Activations** kept for the backward pass of one image in training: each op keeps about one
   tensor per layer (ReLU, conv, BN) at the cell's output resolution and at its widest width, and
   each cell keeps its two preprocessed inputs (3 layers each), its node sums and its concat.
+- **Recompute** (`recompute="cell"`, zoo.network): only each cell's output stays stored, and one
+  cell's activations at a time are rebuilt in the backward pass, so the activations are the stem's,
+  the cell outputs, and the largest cell's.
 - **Bytes**: 4 per value (float32), parameters 3 times (weights, gradients, SGD momentum), plus the
   activations times the batch. Compared with the machine's RAM (the build happens on the CPU), or
   with a CUDA device's memory when `device` is one.
@@ -54,9 +57,14 @@ class Estimate:
     ops: int
     params: int
     activations: int  # values kept for the backward pass of one image
+    recomputed: int = 0  # the same when each cell is recomputed (recompute="cell"); 0: not estimated
 
-    def bytes(self, batch: int = 1) -> int:
-        return BYTES_PER_VALUE * (PARAM_COPIES * self.params + batch * self.activations)
+    def stored(self, recompute: str = "none") -> int:
+        """Activation values kept per image under a recompute mode of zoo.network."""
+        return self.recomputed if recompute == "cell" and self.recomputed else self.activations
+
+    def bytes(self, batch: int = 1, recompute: str = "none") -> int:
+        return BYTES_PER_VALUE * (PARAM_COPIES * self.params + batch * self.stored(recompute))
 
 
 def memory_limit(device: Any = None) -> Optional[int]:
@@ -173,8 +181,9 @@ def estimate_network(genotype: Genotype, family: str = "cifar", **kwargs: Any) -
 
 def _count(g: Genotype, family: str, plan: list[str], ops: Any, options: dict[str, Any], layers: int, c: int,
            stem_multiplier: int, in_chans: int, num_classes: int, use_aux: bool, where: str,
-           with_ops: bool) -> tuple[int, int]:
-    """(parameters, activation values) of the network the compiler (zoo.network) would build."""
+           with_ops: bool) -> tuple[int, int, int]:
+    """(parameters, activation values, activation values when each cell is recomputed) of the
+    network the compiler (zoo.network) would build."""
     size = IMAGE_SIZES[family]
     if family == "imagenet":
         half = c // 2
@@ -189,6 +198,7 @@ def _count(g: Genotype, family: str, plan: list[str], ops: Any, options: dict[st
         activations = 2 * width * size * size
         c_pp = c_p = width
         reduction_prev, h = False, size
+    stem_activations, outputs, largest_cell = activations, 0, 0
     last_reduction = max(i for i, name in enumerate(plan) if g.cells[name].reduction)
     c_curr, c_aux = c, c
     for i, name in enumerate(plan):
@@ -197,6 +207,7 @@ def _count(g: Genotype, family: str, plan: list[str], ops: Any, options: dict[st
             c_curr *= 2
             h = math.ceil(h / 2)
         area = h * h
+        before = activations
         # preprocess0 (a FactorizedReduce after a reduction: two 1x1 convs to C/2 each) and preprocess1
         params += (2 * c_pp * (c_curr // 2) if reduction_prev else c_pp * c_curr) + 2 * c_curr
         params += c_p * c_curr + 2 * c_curr
@@ -207,6 +218,8 @@ def _count(g: Genotype, family: str, plan: list[str], ops: Any, options: dict[st
                 p, leaves, widest = _op(ops, edge.op, c_curr, stride, options, where)
                 params += p
                 activations += max(leaves, 1) * max(c_curr, widest) * area
+        largest_cell = max(largest_cell, activations - before)
+        outputs += len(cell.concat) * c_curr * area
         reduction_prev = cell.reduction
         c_pp, c_p = c_p, len(cell.concat) * c_curr
         if i == last_reduction:
@@ -216,7 +229,7 @@ def _count(g: Genotype, family: str, plan: list[str], ops: Any, options: dict[st
     if use_aux:
         params += c_aux * 128 + 2 * 128 + 128 * 768 * 4 + (2 * 768 if family == "cifar" else 0)
         params += 768 * num_classes + num_classes if num_classes > 0 else 0
-    return params, activations
+    return params, activations, stem_activations + outputs + largest_cell
 
 
 def check_network(genotype: Genotype, family: str = "cifar", device: Any = None, batch: int = 1,
@@ -229,7 +242,8 @@ def check_network(genotype: Genotype, family: str = "cifar", device: Any = None,
     if estimate is None:
         return None
     limit = memory_limit(device)
-    need = estimate.bytes(batch)
+    recompute = kwargs.get("recompute") or "none"
+    need = estimate.bytes(batch, recompute)
     if limit is not None and need > limit:
         layers = kwargs.get("layers") or genotype.preset(family).layers
         channels = kwargs.get("channels") or genotype.preset(family).channels
@@ -238,6 +252,6 @@ def check_network(genotype: Genotype, family: str = "cifar", device: Any = None,
         raise ZooError(
             f"{genotype.name} ({family}, {layers} layers x {channels} channels): needs about {_gib(need)} to "
             f"train on {images} ({estimate.params / 1e6:,.1f}M parameters, "
-            f"{_gib(BYTES_PER_VALUE * batch * estimate.activations)} of activations), more than "
+            f"{_gib(BYTES_PER_VALUE * batch * estimate.stored(recompute))} of activations), more than "
             f"{place} {_gib(limit)} of memory (use fewer layers or channels)")
     return estimate

@@ -29,21 +29,19 @@ import torch.nn as nn
 from timm.layers import create_classifier
 
 from .errors import ZooError
-from .genotype import DagBlock, Genotype
-from .ops import get_op_set, register_op, register_op_set
+from .genotype import DAG_LAYERS, DagBlock, Genotype
 
 # The block input, as the source of an edge.
 IN = -1
-DAG_LAYERS = ("dense", "conv_1x1", "conv_3x3")
 # A generous bound on a compiled block (a few million parameters in any searched one).
 MAX_DAG_PARAMS = 2_000_000_000
 
-register_op_set("dag", candidates=DAG_LAYERS,
-                description="layers of DAG building blocks (master-thesis exposé, sec. 4.1): dense "
-                            "(on flattened inputs), conv_1x1, conv_3x3; one weight per edge")
-register_op("dag", "dense", group="conv")(lambda c, s, a, **_: nn.Linear(c, c, bias=False))
-register_op("dag", "conv_1x1", group="conv")(lambda c, s, a, **_: nn.Conv2d(c, c, 1, bias=False))
-register_op("dag", "conv_3x3", group="conv")(lambda c, s, a, **_: nn.Conv2d(c, c, 3, padding=1, bias=False))
+# The op on an edge of op set `dag` (zoo.genotype.DAG_LAYERS): one weight, width -> width.
+EDGE_OPS = {
+    "dense": lambda w: nn.Linear(w, w, bias=False),
+    "conv_1x1": lambda w: nn.Conv2d(w, w, 1, bias=False),
+    "conv_3x3": lambda w: nn.Conv2d(w, w, 3, padding=1, bias=False),
+}
 
 
 def all_edges(vertices: int) -> tuple[tuple[int, int], ...]:
@@ -106,8 +104,7 @@ class DagBody(nn.Module):
             raise ZooError(f"DAG layer {layer!r} is not one of {', '.join(DAG_LAYERS)}")
         self.vertices, self.width, self.layer = vertices, width, layer
         self.aggregate, self.pool = aggregate, pool
-        ops = get_op_set("dag")
-        self.edge_ops = nn.ModuleDict({edge_key(i, j): ops.build(layer, width, 1) for i, j in built})
+        self.edge_ops = nn.ModuleDict({edge_key(i, j): EDGE_OPS[layer](width) for i, j in built})
         self.layers = nn.ModuleList(
             _DenseLayer(width) if layer == "dense" else _conv_layer(width, pool) for _ in range(vertices))
 
