@@ -41,7 +41,8 @@ from zoo.errors import OutputError, ZooError
 from zoo.locks import output_lock
 from zoo.runtime import resolve_device
 from zoo.search import (DAG_SEARCH_SETTINGS, DagSearchConfig, DagSpace, DenseDagEnsemble, complete_dag, dag_depth,
-                        dag_genotype, enumerate_dags, run_dag_search, save_dag_genotype)
+                        dag_checkpoint_folder, dag_genotype, enumerate_dags, run_dag_search, save_dag_genotype)
+
 from zoo.settings import Domain, Setting
 
 STUDY_DATA = ("digits", "breast_cancer", "wine", "cifar10")
@@ -234,9 +235,12 @@ def run_dag_study(out: str | Path, data_dir: Optional[str] = None, device: str =
                             cfg = _config(s, l, k, split, sampling, i)
                             d = datasets["first"]
                             say(f"search l={l} k={k} split={split} sampling={sampling} seed={cfg.seed}")
-                            res = run_dag_search(cfg, (d["x_train"], d["y_train"]), d["classes"], device=dev,
-                                                 data=s["data"])
                             name = f"dag_searched_l{l}_k{k}_{split}_{sampling}" + (f"_s{cfg.seed}" if i else "")
+                            # An interrupted study resumes each search from its checkpoint; a finished
+                            # one resumes after its last round, so it is not run again.
+                            res = run_dag_search(cfg, (d["x_train"], d["y_train"]), d["classes"], device=dev,
+                                                 data=s["data"], checkpoint=dag_checkpoint_folder(out / f"{name}.yaml"),
+                                                 resume=not overwrite, restart=overwrite)
                             save_dag_genotype(res, out / f"{name}.yaml", name=name, lock=False)
                             searched[(k, split, sampling, cfg.seed)] = (res.best, res.wall_s, name)
             evaluated = list(dict.fromkeys(

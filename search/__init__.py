@@ -28,12 +28,13 @@ from .supernet import MixedOp, SearchCell, Supernet
 # DAG building blocks (docs/dag-blocks.md): the space, the sampling distribution, the search, the stack trainer.
 from .dag_ensemble import DenseDagEnsemble
 from .dag_search import (DAG_SEARCH_SETTINGS, SAMPLINGS, SPLITS, DagSearchConfig, DagSearchResult, DagSupernet,
-                         dag_genotype, run_dag_search, save_dag_genotype)
+                         dag_checkpoint_folder, dag_genotype, run_dag_search, save_dag_genotype)
 from .dag_space import Archive, DagSpace, EdgeDistribution, complete_dag, dag_depth, enumerate_dags
 
 __all__ = [
     "Archive", "DAG_SEARCH_SETTINGS", "DagSearchConfig", "DagSearchResult", "DagSpace", "DagSupernet",
-    "DenseDagEnsemble", "EdgeDistribution", "SAMPLINGS", "SPLITS", "complete_dag", "dag_depth", "dag_genotype",
+    "DenseDagEnsemble", "EdgeDistribution", "SAMPLINGS", "SPLITS", "complete_dag", "dag_checkpoint_folder",
+    "dag_depth", "dag_genotype",
     "enumerate_dags", "run_dag_search", "save_dag_genotype",
     "ABLATIONS", "ArchStrategy", "CellSpace", "RECIPES", "RULES", "Registry", "RunOptions", "SCHEDULES", "SPACES",
     "SearchDiverged", "SearchPaused", "SearchRecipe", "SearchRun", "apply_overrides", "get_recipe", "run_search", "EXTENDED_STAGES", "FirstOrder", "MixedLevel", "MixedOp", "N3_STAGES",

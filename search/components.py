@@ -72,4 +72,5 @@ SCHEDULES.register("cosine")(
         optimizer, T_max=epochs, eta_min=lr_min))
 # sharpDARTS eq. 2, the zoo's one implementation (zoo/schedules.py), shared with training.
 SCHEDULES.register("cosine_power")(
-    lambda optimizer, epochs, lr_min, power=2.0: cosine_power_scheduler(optimizer, epochs, lr_min, power))
+    lambda optimizer, epochs, lr_min, power=2.0, warmup=0: cosine_power_scheduler(optimizer, epochs, lr_min, power,
+                                                                                 warmup))

@@ -12,12 +12,18 @@ are kept, the rest of the k are drawn afresh and alpha starts again from zero. T
 best DAGs found so far. The result is the block with the largest weight in the last round.
 
     cfg = DagSearchConfig.checked(vertices=4, blocks=4, rounds=5)
-    result = run_dag_search(cfg, (x_train, y_train), num_classes=10)
+    result = run_dag_search(cfg, (x_train, y_train), num_classes=10,
+                            checkpoint=dag_checkpoint_folder("dag_searched.yaml"), resume=True)
     save_dag_genotype(result, "dag_searched.yaml")
+
+With `checkpoint`, the search saves its whole state after every round (shared weights, alpha, both
+optimizers, the current blocks, edge probabilities, archive, history and every RNG); `resume=True`
+continues from there and reaches the same result, bit for bit on CPU, as a search never stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import time
@@ -35,11 +41,15 @@ from zoo.dag_network import DagBody, all_edges, make_stem
 from zoo.errors import ZooError
 from zoo.genotype import DAG_AGGREGATES, DAG_LAYERS, DAG_POOLS, Genotype, genotype_from_dict, save_genotype
 from zoo.atomic import atomic_save_figure, atomic_write_json, finite_json
+from zoo.checkpoint import Checkpoint, CheckpointStore, settings_mismatch
+from zoo.errors import CheckpointError
 from zoo.locks import output_lock
+from zoo.runtime import first_line, rng_state, set_rng_state
 from zoo.settings import SEED, Domain, Setting
 
 from .batches import epoch_seed, split_indices
 from .dag_space import Archive, Dag, DagSpace, EdgeDistribution, dag_depth
+from .run import SearchPaused
 
 SPLITS = ("same", "separate")
 SAMPLINGS = ("fixed", "adaptive")
@@ -202,28 +212,193 @@ class DagSearchResult:
     data: str = ""
 
 
+# Run options, not search settings: they change where the search keeps its state and when it stops,
+# never its result, so a search may be resumed with other values of them.
+DAG_RUN_SETTINGS = Domain("DAG search run", (
+    Setting("stop_after_rounds", int, "pause after N rounds of this call (checkpoint kept; continue with resume)",
+            low=1, high=10 ** 6, optional=True, metavar="N"),
+))
+
+
+def dag_checkpoint_folder(genotype_path: str | Path) -> Path:
+    """Where a search writing `genotype_path` keeps its checkpoint: `<stem>.ckpt` beside it, as a
+    cell search does (search/outputs.py)."""
+    path = Path(genotype_path)
+    return path.with_name(path.with_suffix("").name + ".ckpt")
+
+
 def run_dag_search(cfg: DagSearchConfig, train: tuple[torch.Tensor, torch.Tensor], num_classes: int,
                    test: Optional[tuple[torch.Tensor, torch.Tensor]] = None, device: str | torch.device = "cpu",
-                   data: str = "", progress: Optional[Callable[[str], None]] = None) -> DagSearchResult:
+                   data: str = "", progress: Optional[Callable[[str], None]] = None,
+                   checkpoint: Optional[str | Path] = None, resume: bool = False, restart: bool = False,
+                   stop_after_rounds: Optional[int] = None) -> DagSearchResult:
     """Alternate weight and architecture phases for `cfg.rounds` rounds on `train` (tensors already
-    shaped N x C x H x W); `test`, when given, is scored by the supernet after each round."""
-    start = time.perf_counter()
-    device = torch.device(device)
-    cfg.space.check(cfg.blocks)
-    torch.manual_seed(epoch_seed(cfg.seed, 0, 0, 7))
-    x, y = train[0].to(device), train[1].to(device)
-    model = DagSupernet(cfg, x.shape[1], x.shape[-1], num_classes).to(device)
-    w_opt = torch.optim.Adam(model.weight_parameters(), lr=cfg.w_lr)
-    w_idx, a_idx = phase_indices(len(y), cfg.split, cfg.seed)
-    rng = random.Random(cfg.seed)
-    dist = EdgeDistribution(cfg.space, p_min=cfg.p_min)
-    archive = Archive()
-    model.dags = dist.sample_distinct(cfg.blocks, rng)
-    a_opt = torch.optim.Adam([model.alpha], lr=cfg.arch_lr, betas=(0.5, 0.999))
-    history: list[dict[str, Any]] = []
-    for r in range(cfg.rounds):
-        for phase, idx, steps, opt, seed_part in (("weights", w_idx, cfg.weight_steps, w_opt, 1),
-                                                  ("arch", a_idx, cfg.arch_steps, a_opt, 2)):
+    shaped N x C x H x W); `test`, when given, is scored by the supernet after each round.
+
+    `checkpoint` (a folder, e.g. `dag_checkpoint_folder(out)`) receives the search's state after every
+    round. An existing checkpoint there is refused unless `resume` (continue it; refused in one line
+    if it was made with other settings or data) or `restart` (delete it). `stop_after_rounds` pauses
+    after that many rounds of this call: the checkpoint is written and `SearchPaused` raised."""
+    if resume and restart:
+        raise ZooError("resume and restart exclude each other: resume continues the checkpoint, restart deletes it")
+    stop_after_rounds = DAG_RUN_SETTINGS.check({"stop_after_rounds": stop_after_rounds},
+                                               "DAG search")["stop_after_rounds"]
+    if checkpoint is None and (resume or restart or stop_after_rounds is not None):
+        raise ZooError("resume, restart and stop_after_rounds need a checkpoint folder; pass "
+                       "checkpoint=dag_checkpoint_folder(OUT)")
+    with contextlib.ExitStack() as stack:
+        store = None
+        if checkpoint is not None:
+            stack.enter_context(output_lock(checkpoint))  # one process per checkpoint
+            store = CheckpointStore(checkpoint, kind="search")
+        return _DagSearch(cfg, train, num_classes, test, torch.device(device), data, progress, store).run(
+            resume, restart, stop_after_rounds)
+
+
+class _DagSearch:
+    """One DAG search: set-up, the resume point, the rounds, the checkpoint after each."""
+
+    def __init__(self, cfg: DagSearchConfig, train, num_classes: int, test, device: torch.device, data: str,
+                 progress: Optional[Callable[[str], None]], store: Optional[CheckpointStore]):
+        self.start = time.perf_counter()
+        cfg.space.check(cfg.blocks)
+        self.cfg, self.device, self.data, self.store = cfg, device, data, store
+        self.say = progress or (lambda _: None)
+        torch.manual_seed(epoch_seed(cfg.seed, 0, 0, 7))
+        self.x, self.y = train[0].to(device), train[1].to(device)
+        self.test = None if test is None else (test[0].to(device), test[1].to(device))
+        self.model = DagSupernet(cfg, self.x.shape[1], self.x.shape[-1], num_classes).to(device)
+        self.w_opt = torch.optim.Adam(self.model.weight_parameters(), lr=cfg.w_lr)
+        self.w_idx, self.a_idx = phase_indices(len(self.y), cfg.split, cfg.seed)
+        self.rng = random.Random(cfg.seed)
+        self.dist = EdgeDistribution(cfg.space, p_min=cfg.p_min)
+        self.archive = Archive()
+        self.model.dags = self.dist.sample_distinct(cfg.blocks, self.rng)
+        self.a_opt = self._arch_optimizer()
+        self.history: list[dict[str, Any]] = []
+        self.elapsed_before = 0.0
+        # What a checkpoint must agree on: the search's settings and the data it searches on (its
+        # name, shape and label counts: cheap to compute, and enough to catch another dataset).
+        self.settings = {"dag": dataclasses.asdict(cfg), "data": data, "num_classes": int(num_classes),
+                         "train_shape": list(train[0].shape), "train_labels": _label_counts(train[1]),
+                         "scored_on_test": test is not None}
+
+    def _arch_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam([self.model.alpha], lr=self.cfg.arch_lr, betas=(0.5, 0.999))
+
+    # ------------------------------------------------------------------ resume point
+    def _resume_point(self, resume: bool, restart: bool) -> int:
+        """The first round to run: 0, or the round after the checkpoint's (its state restored)."""
+        store = self.store
+        if store is None:
+            return 0
+        if not store.exists():
+            if resume:
+                self.say(f"resume: no checkpoint in {store.folder}, starting from scratch")
+            return 0
+        if not resume:
+            if not restart:
+                raise CheckpointError(f"{store.folder}: a checkpoint of an earlier DAG search is there; pass "
+                                      "resume=True to continue it or restart=True to start over")
+            store.clear()
+            return 0
+        ckpt = store.load()
+        if ckpt.meta.get("method") != "dag":
+            raise CheckpointError(f"{store.latest}: a checkpoint of a cell search, not of a DAG search; "
+                                  f"use another checkpoint folder or delete {store.folder}")
+        diff = settings_mismatch(ckpt.meta.get("settings"), self.settings)
+        if diff:
+            raise CheckpointError(f"{store.latest}: the checkpoint was made with other settings ({diff}); "
+                                  "resume with the settings of the interrupted search, or restart=True")
+        done = self._restore(ckpt)
+        self.say(f"resuming from {store.folder} after round {done}/{self.cfg.rounds}")
+        return done
+
+    def _restore(self, ckpt: Checkpoint) -> int:
+        st = ckpt.state
+        try:
+            done = int(ckpt.meta["round"])
+            if not 1 <= done <= self.cfg.rounds:
+                raise ValueError(f"round {done} is outside 1..{self.cfg.rounds}")
+            self.model.load_state_dict({k: v.to(self.device) for k, v in ckpt.tensors.items()}, strict=True)
+            self.model.dags = [_as_dag(d) for d in st["dags"]]
+            self.w_opt.load_state_dict(st["w_opt"])
+            self.a_opt.load_state_dict(st["a_opt"])
+            probs = {(int(i), int(j)): float(p) for i, j, p in st["probs"]}
+            if list(probs) != list(self.dist.probs):
+                raise ValueError("its edge probabilities are over other edges")
+            self.dist.probs = probs
+            self.archive.best = {_as_dag(d): float(s) for d, s, _ in st["archive"]}
+            self.archive.seen = {_as_dag(d): int(n) for d, _, n in st["archive"]}
+            sampler = st["sampler_rng"]
+            self.rng.setstate((int(sampler["version"]), tuple(int(v) for v in sampler["mt"].tolist()),
+                               sampler["gauss"]))
+            self.history = list(st["history"])
+            if len(self.history) != done or len(self.model.dags) != self.cfg.blocks:
+                raise ValueError(f"it holds {len(self.history)} rounds of history and {len(self.model.dags)} "
+                                 f"blocks for round {done}")
+            set_rng_state(st["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{self.store.folder}: does not fit this DAG search ({first_line(e, 160)}); "
+                                  "delete it or restart=True") from None
+        self.elapsed_before = float(ckpt.meta.get("elapsed_s", 0.0))
+        return done
+
+    def _save(self, done: int) -> None:
+        version, mt, gauss = self.rng.getstate()
+        state = {"w_opt": self.w_opt.state_dict(), "a_opt": self.a_opt.state_dict(), "rng": rng_state(),
+                 "sampler_rng": {"version": version, "mt": torch.tensor(mt, dtype=torch.int64), "gauss": gauss},
+                 "dags": [[list(e) for e in d] for d in self.model.dags],
+                 # Unrounded (as_rows rounds for display): the next round draws from exactly these.
+                 "probs": [[i, j, p] for (i, j), p in self.dist.probs.items()],
+                 "archive": [[[list(e) for e in d], s, self.archive.seen[d]] for d, s in self.archive.best.items()],
+                 "history": self.history}
+        meta = {"method": "dag", "round": done, "rounds": self.cfg.rounds, "settings": self.settings,
+                "elapsed_s": round(self.elapsed_before + time.perf_counter() - self.start, 3)}
+        self.store.save(f"r{done:05d}", self.model.state_dict(), state, meta)
+
+    # ------------------------------------------------------------------ the rounds
+    def run(self, resume: bool, restart: bool, stop_after_rounds: Optional[int]) -> DagSearchResult:
+        cfg, model, dist = self.cfg, self.model, self.dist
+        first = self._resume_point(resume, restart)
+        for r in range(first, cfg.rounds):
+            loss = self._round(r)
+            weights = model.block_weights().detach().cpu().tolist()
+            dags = list(model.dags)
+            self.archive.add(dags, weights)
+            record = {"round": r + 1, "dags": [[list(e) for e in d] for d in dags], "weights": weights,
+                      "loss": loss, "probs": dist.as_rows()}
+            if self.test is not None:
+                record["test_top1"] = accuracy(model, *self.test)
+            self.history.append(record)
+            best = max(range(len(dags)), key=lambda b: weights[b])
+            self.say(f"round {r + 1}/{cfg.rounds}: best block {best} weight {weights[best]:.3f} "
+                     f"({len(dags[best])} edges, depth {dag_depth(cfg.vertices, dags[best])})"
+                     + (f", supernet test {record['test_top1']:.2f} %" if self.test is not None else ""))
+            if cfg.sampling == "adaptive" and r + 1 < cfg.rounds:
+                dist.update(dags, weights, cfg.update_rate)
+                order = sorted(range(len(dags)), key=lambda b: -weights[b])
+                model.dags = dist.sample_distinct(cfg.blocks, self.rng, keep=[dags[b] for b in order[:cfg.elites]])
+                with torch.no_grad():
+                    model.alpha.zero_()
+                self.a_opt = self._arch_optimizer()
+            if self.store is not None:
+                self._save(r + 1)  # the state at the start of round r + 2, so a resume just continues
+                if stop_after_rounds is not None and r + 1 - first >= stop_after_rounds and r + 1 < cfg.rounds:
+                    raise SearchPaused(f"DAG search paused after round {r + 1}/{cfg.rounds}; the checkpoint is in "
+                                       f"{self.store.folder}; run it again with resume=True to continue")
+        # The result from the last record, which a search resumed after its last round also has.
+        last = self.history[-1]
+        dags, weights = [_as_dag(d) for d in last["dags"]], list(last["weights"])
+        best = max(range(len(dags)), key=lambda b: weights[b])
+        return DagSearchResult(cfg, dags[best], dags, weights, self.archive.top(), dist.as_rows(), self.history,
+                               self.elapsed_before + time.perf_counter() - self.start, self.data)
+
+    def _round(self, r: int) -> float:
+        """A weight phase, then an architecture phase; the last step's loss."""
+        cfg, model, x, y = self.cfg, self.model, self.x, self.y
+        for phase, idx, steps, opt, seed_part in (("weights", self.w_idx, cfg.weight_steps, self.w_opt, 1),
+                                                  ("arch", self.a_idx, cfg.arch_steps, self.a_opt, 2)):
             model.alpha.requires_grad_(phase == "arch")
             for p in model.weight_parameters():
                 p.requires_grad_(phase == "weights")
@@ -234,29 +409,15 @@ def run_dag_search(cfg: DagSearchConfig, train: tuple[torch.Tensor, torch.Tensor
                 opt.step()
         for p in model.parameters():
             p.requires_grad_(True)
-        weights = model.block_weights().detach().cpu().tolist()
-        dags = list(model.dags)
-        archive.add(dags, weights)
-        record = {"round": r + 1, "dags": [[list(e) for e in d] for d in dags], "weights": weights,
-                  "loss": float(loss.detach()), "probs": dist.as_rows()}
-        if test is not None:
-            record["test_top1"] = accuracy(model, test[0].to(device), test[1].to(device))
-        history.append(record)
-        if progress:
-            best = max(range(len(dags)), key=lambda b: weights[b])
-            progress(f"round {r + 1}/{cfg.rounds}: best block {best} weight {weights[best]:.3f} "
-                     f"({len(dags[best])} edges, depth {dag_depth(cfg.vertices, dags[best])})"
-                     + (f", supernet test {record['test_top1']:.2f} %" if test is not None else ""))
-        if cfg.sampling == "adaptive" and r + 1 < cfg.rounds:
-            dist.update(dags, weights, cfg.update_rate)
-            order = sorted(range(len(dags)), key=lambda b: -weights[b])
-            model.dags = dist.sample_distinct(cfg.blocks, rng, keep=[dags[b] for b in order[:cfg.elites]])
-            with torch.no_grad():
-                model.alpha.zero_()
-            a_opt = torch.optim.Adam([model.alpha], lr=cfg.arch_lr, betas=(0.5, 0.999))
-    best = max(range(len(dags)), key=lambda b: weights[b])
-    return DagSearchResult(cfg, dags[best], dags, weights, archive.top(), dist.as_rows(), history,
-                           time.perf_counter() - start, data)
+        return float(loss.detach())
+
+
+def _as_dag(edges: Sequence[Sequence[int]]) -> Dag:
+    return tuple((int(i), int(j)) for i, j in edges)
+
+
+def _label_counts(y: torch.Tensor) -> list[int]:
+    return torch.bincount(y.detach().to("cpu").long().flatten()).tolist() if y.numel() else []
 
 
 def dag_genotype(name: str, dag: Dag, cfg: DagSearchConfig, search: Optional[dict[str, Any]] = None,

@@ -40,6 +40,7 @@ class SearchRecipe:
     space: str = "cell"             # an entry of SPACES
     lr_schedule: str = "cosine"     # an entry of SCHEDULES: the weights' learning rate per epoch
     lr_power: float = 2.0           # p of cosine power annealing (lr_schedule "cosine_power"; sharpDARTS eq. 2)
+    lr_warmup_epochs: int = 0       # cosine_power only: linear ramp epochs before the annealing (sharpDARTS' code: 5)
     # --- search space
     op_set: str = "darts"
     candidates: Optional[tuple[str, ...]] = None  # None: the op set's paper candidates
@@ -258,15 +259,15 @@ RECIPES["darts_v2_output_edges"] = dataclasses.replace(
 # and its first-order update (sec. 4.2, item 2); the authors' README gives the search command (batch 48,
 # 8 cells, 4 nodes, C 16, --cutout --autoaugment, --weighting_algorithm scalar | max_w, --primitives);
 # their train_search.py sets the weights' schedule: cosine power annealing, p 2, lr 0.025 to 1e-4.
-_SHARP_SOURCE = ("SGD 0.025 to 1e-4 by cosine power annealing p = 2 (eq. 2; the authors' 5 warm-up epochs of "
-                 "the schedule are not reproduced), momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, "
+_SHARP_SOURCE = ("SGD 0.025 to 1e-4 by cosine power annealing p = 2 (eq. 2) after 5 epochs of linear warm-up "
+                 "(the authors' cosine_power_annealing with warmup_epochs 5), momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, "
                  "half/half split, first order (sec. 4.2), 60 epochs (sec. 4.1; the authors' README command "
                  "runs 120: --epochs 120), batch 48, cutout 16 and AutoAugment in the search's training "
                  "transform, 8 cells, C 16, 4 nodes (the authors' README search command); scalar weighting, "
                  "Max-W (eq. 3, sec. 4.3) with --weighting max_w")
 _SHARP = dict(strategy="first_order", op_set="sharp", c_mid=32, lr_schedule="cosine_power", lr_power=2.0,
-              w_lr=0.025, w_lr_min=1e-4, epochs=60, batch_size=48, cutout=16, autoaugment=True,
-              weighting="scalar", eval_drop_path=0.2, digits=_DIGITS_SINGLE)
+              lr_warmup_epochs=5, w_lr=0.025, w_lr_min=1e-4, epochs=60, batch_size=48, cutout=16, autoaugment=True,
+              weighting="scalar", eval_drop_path=0.2, digits=dict(_DIGITS_SINGLE, lr_warmup_epochs=1))
 RECIPES["sharpdarts"] = SearchRecipe(
     name="sharpdarts",
     source=("sharpDARTS (Hundt, Jain, Hager, 'sharpDARTS: Faster and More Accurate Differentiable Architecture "
@@ -294,12 +295,14 @@ RECIPES["hypercuboid"] = SearchRecipe(
             "SharpSepConv and max pool (resized by a 1x1 conv), one softmax per grid layer, scalar weighting "
             "(--weighting max_w: Max-W, eq. 3, sec. 4.3); the result is the path of maximal total weight; 60 "
             "epochs (sec. 4.1; the authors' README runs 120), first order, batch 64, SGD 0.025 to 1e-4 by cosine "
-            "power annealing p = 2, momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd 1e-3, half/half split, "
+            "power annealing p = 2 after 5 linear warm-up epochs, momentum 0.9, wd 3e-4, Adam 3e-4 (0.5, 0.999) wd "
+            "1e-3, half/half split, "
             "cutout 16 and AutoAugment (the authors' README command)"),
     strategy="first_order", candidates=("sep_conv_3x3", "max_pool_3x3"), channels=32, nodes=4, layers=6,
-    lr_schedule="cosine_power", lr_power=2.0, w_lr=0.025, w_lr_min=1e-4, epochs=60, batch_size=64, cutout=16,
+    lr_schedule="cosine_power", lr_power=2.0, lr_warmup_epochs=5, w_lr=0.025, w_lr_min=1e-4, epochs=60,
+    batch_size=64, cutout=16,
     autoaugment=True, weighting="scalar",
-    digits=dict(_DIGITS_SINGLE, channels=4, nodes=3, layers=4))
+    digits=dict(_DIGITS_SINGLE, channels=4, nodes=3, layers=4, lr_warmup_epochs=1))
 
 
 def recipe_names() -> tuple[str, ...]:
@@ -324,6 +327,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("lr_schedule", str, "weights' learning-rate schedule", choices=_registry(SCHEDULES)),
     Setting("lr_power", float, "p of cosine power annealing (--lr-schedule cosine_power; 1: cosine)", low=0,
             high=1000, low_open=True),
+    Setting("lr_warmup_epochs", int, "epochs of linear lr warm-up before cosine power annealing", low=0,
+            high=100_000),
     Setting("op_set", str, "op set the candidates come from", choices=op_set_names),
     Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
     Setting("nodes", int, "intermediate nodes per cell (space hypercuboid: channel choices per layer)", low=1,
@@ -383,6 +388,10 @@ SEARCH_SETTINGS = Domain("search recipe", (
                if any(b > a for a, b in zip(r["stage_ops"], r["stage_ops"][1:])) else None),
     lambda r: (f"warmup_epochs {r['warmup_epochs']} leaves no epoch that updates the alphas (epochs "
                f"{r['epochs']}); lower --warmup-epochs" if r["warmup_epochs"] >= r["epochs"] else None),
+    lambda r: (f"lr_warmup_epochs {r['lr_warmup_epochs']} leaves no epoch to anneal (epochs {r['epochs']})"
+               if r["lr_warmup_epochs"] >= r["epochs"] else None),
+    lambda r: ("lr_warmup_epochs is a cosine_power option; --lr-schedule cosine_power --lr-power 1 is cosine "
+               "annealing with it" if r["lr_warmup_epochs"] and r["lr_schedule"] != "cosine_power" else None),
     lambda r: (f"w_lr_min {r['w_lr_min']} is above w_lr {r['w_lr']}; the schedule anneals down to w_lr_min"
                if r["w_lr_min"] > r["w_lr"] else None),
     lambda r: (f"a_betas needs two values, e.g. 0.5,0.999, got {len(r['a_betas'])}"
@@ -460,6 +469,9 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
     if "epochs" in overrides and "warmup_epochs" not in overrides and base.warmup_epochs:
         share = base.warmup_epochs / base.epochs
         out = dataclasses.replace(out, warmup_epochs=min(out.epochs - 1, int(round(out.epochs * share))))
+    if "epochs" in overrides and "lr_warmup_epochs" not in overrides and base.lr_warmup_epochs:
+        share = base.lr_warmup_epochs / base.epochs
+        out = dataclasses.replace(out, lr_warmup_epochs=min(out.epochs - 1, int(round(out.epochs * share))))
     if out.space_ablation and out.stage_ops and "stage_ops" not in overrides:
         out = dataclasses.replace(out, stage_ops=rescaled_stage_ops(out))
     _check(out)

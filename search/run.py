@@ -279,7 +279,8 @@ class SearchRun:
                                 weight_decay=cfg.w_wd)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
-        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min, cfg.lr_power)
+        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min, cfg.lr_power,
+                                               **({"warmup": cfg.lr_warmup_epochs} if cfg.lr_warmup_epochs else {}))
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,

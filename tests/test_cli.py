@@ -17,9 +17,39 @@ def reference(model, setting):
 def test_list(capsys):
     assert main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in rows] == list(zoo.ZOO_NAMES)
+    assert [r["name"] for r in rows] == list(zoo.ZOO_NAMES) + ["dag_dense_l4"]
+    assert {r["family"] for r in rows[:-1]} == {"cell"}
+    assert rows[-1] | {"title": ""} == dict(name="dag_dense_l4", family="dag", imagenet=None, op_set="dag", cells=0,
+                                            provenance="exact", layers=4, channels=64, layer="dense", edges=6,
+                                            title="")
     assert main(["list"]) == 0
-    assert "pdarts_3b" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pdarts_3b" in out
+    assert [line.split()[:6] for line in out.splitlines() if line.startswith("dag_dense_l4")] == [
+        ["dag_dense_l4", "dag", "dag", "-", "4", "x"]]
+
+
+def test_show_lists_a_dag_blocks_edges(tmp_path, capsys):
+    assert main(["show", "dag_dense_l4"]) == 0
+    out = capsys.readouterr().out
+    assert "DAG block: 4 vertices (layers 0..3), layer dense, width 64, aggregate sum" in out
+    assert "6 edges: 0->1, 0->2, 0->3, 1->2, 1->3, 2->3" in out
+    assert "read the block input: 0; feed the output: 3; depth 4 layers" in out
+    # stem 3*32*32 -> 64; 6 edges and layer 0's input edge, 64 x 64 each without bias; 4 layer biases;
+    # head 64 -> 10
+    params = 3072 * 64 + 64 + 7 * 64 * 64 + 4 * 64 + 64 * 10 + 10
+    assert f"{params / 1e6:.4f}M params" in out
+    # a searched block from a file, --channels as its width
+    path = tmp_path / "found.yaml"
+    path.write_text("name: found\nop_set: dag\nprovenance: {kind: searched}\n"
+                    "dag: {vertices: 3, width: 16, layer: conv_3x3, pool: max, edges: [[0, 2]]}\n")
+    assert main(["show", str(path), "--channels", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "DAG block: 3 vertices (layers 0..2), layer conv_3x3, then max pooling, width 8" in out
+    assert "1 edge: 0->2" in out and "read the block input: 0, 1; feed the output: 1, 2; depth 2 layers" in out
+    assert main(["show", "dag_dense_l4", "--layers", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a DAG block, whose layers are its 4 vertices" in err
 
 
 def test_show_and_draw(tmp_path, capsys):

@@ -131,3 +131,24 @@ def test_the_memory_estimate_counts_what_recomputing_keeps(monkeypatch):
     with pytest.raises(zoo.ZooError, match="needs about"):
         budget.check_network(g, "cifar", batch=64, layers=3, channels=4)
     assert budget.check_network(g, "cifar", batch=64, layers=3, channels=4, recompute="cell") == e
+
+
+def test_speed_rows_are_set_beside_the_plain_step():
+    from zoo.benchmarks.search_speed import add_ratios, format_speed
+    row = dict(device="cpu", device_name="CPU", strategy="first_order", amp=False, channels_last=False)
+    rows = [dict(row, config="plain", images_per_s=10.0, seconds_per_step=6.4, peak_memory_mib=1000.0),
+            dict(row, config="recompute_cell", images_per_s=8.0, seconds_per_step=8.0, peak_memory_mib=400.0),
+            dict(row, config="pc_darts", images_per_s=25.0, seconds_per_step=2.56, peak_memory_mib=350.0),
+            dict(row, config="plain", strategy="second_order", images_per_s=4.0, seconds_per_step=16.0,
+                 peak_memory_mib=2000.0),
+            dict(row, config="recompute_cell", strategy="second_order", images_per_s=3.0, seconds_per_step=21.3,
+                 peak_memory_mib=700.0)]
+    add_ratios(rows)
+    assert [r["speed_vs_plain"] for r in rows] == pytest.approx([1.0, 0.8, 2.5, 1.0, 0.75])
+    assert [r["memory_vs_plain"] for r in rows] == pytest.approx([1.0, 0.4, 0.35, 1.0, 0.35])
+    table = format_speed({"setting": dict(layers=8, channels=16, batch_size=64, image_size=32), "torch": "x",
+                          "rows": rows})
+    assert "| CPU | first_order | pc_darts | fp32 | 25.0 | 2.560 | 350 | 2.50x | 0.35x |" in table
+    with pytest.raises(zoo.ZooError, match="unknown configuration 'pc'"):
+        from zoo.benchmarks.search_speed import search_speed
+        search_speed(device="cpu", configs=("pc",))

@@ -36,3 +36,41 @@ def test_cosine_power_scheduler_drives_an_optimizer():
     assert lrs[0] == pytest.approx(0.5)
     assert lrs[5] == pytest.approx(0.5 * (math.sqrt(2) - 1))
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_warm_up_ramps_then_anneals_over_the_rest_by_hand():
+    # 5 warm-up epochs of 15, lr 0.025 -> 1e-4: epoch t < 5 at 1e-4 + (0.025 - 1e-4)(t + 1)/5; epoch 5
+    # starts eq. 2 at 0 of 10 (lr_max), epoch 10 is its middle (sqrt(2) - 1 of the range).
+    lr = [cosine_power_annealing(t, 15, 0.025, 1e-4, p=2, warmup=5) for t in range(15)]
+    assert lr[:5] == pytest.approx([1e-4 + 0.0249 * k / 5 for k in range(1, 6)])
+    assert lr[5] == pytest.approx(0.025)
+    assert lr[10] == pytest.approx(1e-4 + 0.0249 * (math.sqrt(2) - 1))
+    assert lr[4] == lr[5]  # the ramp ends where the annealing begins
+    with pytest.raises(ValueError, match="leaves no epoch"):
+        cosine_power_annealing(0, 5, 0.025, 1e-4, warmup=5)
+
+
+def test_sharpdarts_recipes_warm_up_five_epochs_and_scale_it_with_epochs():
+    from zoo.errors import ZooError
+    from zoo.search.recipes import apply_overrides, get_recipe
+    for name in ("sharpdarts", "sharpsepconv_darts", "hypercuboid"):
+        r = get_recipe(name)
+        assert (r.lr_schedule, r.lr_warmup_epochs, r.epochs) == ("cosine_power", 5, 60)
+        assert apply_overrides(r, {"epochs": 12}).lr_warmup_epochs == 1
+        assert apply_overrides(r, data="digits").lr_warmup_epochs == 1
+    with pytest.raises(ZooError, match="cosine_power option"):
+        apply_overrides(get_recipe("darts_v1"), {"lr_warmup_epochs": 2})
+    with pytest.raises(ZooError, match="leaves no epoch to anneal"):
+        apply_overrides(get_recipe("sharpdarts"), {"lr_warmup_epochs": 60})
+
+
+def test_search_schedule_runs_the_warm_up():
+    from zoo.search import SCHEDULES
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.025)
+    sched = SCHEDULES.get("cosine_power")(opt, 15, 1e-4, 2.0, warmup=5)
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([cosine_power_annealing(t, 15, 0.025, 1e-4, 2.0, 5) for t in range(15)])

@@ -24,7 +24,7 @@ from zoo.settings import SettingError
 from zoo.speed_options import SpeedOptions, autocast, prepare_batch, prepare_model
 
 CPU = torch.device("cpu")
-SEARCH = {"channels": 8, "layers": 3, "nodes": 2, "subset": 32, "batch_size": 8}
+SEARCH = {"channels": 8, "layers": 3, "nodes": 1, "subset": 16, "batch_size": 8}
 TRAIN = dict(layers=3, channels=8, limit_train=32, limit_test=40, batch_size=16, epochs=1, progress=False,
              log=lambda line: None)
 

@@ -8,8 +8,9 @@ import sys
 
 from .counting import INPUT_SIZES, count_macs, count_params
 from .draw import check_draw_dir, draw_genotype
+from .errors import ZooError
 from .genotype import Genotype, dump_genotype
-from .models import ZOO_NAMES, create_model, resolve_genotype, zoo_genotype
+from .models import DAG_ZOO_NAMES, ZOO_NAMES, create_model, resolve_genotype, zoo_genotype
 from .settings import CHANNELS, LAYERS, NETWORK
 
 
@@ -34,18 +35,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in ZOO_NAMES:
         g = zoo_genotype(name)
         cifar = g.preset("cifar")
-        rows.append(dict(name=name, imagenet=f"{name}_imagenet", op_set=g.op_set,
+        rows.append(dict(name=name, family="cell", imagenet=f"{name}_imagenet", op_set=g.op_set,
                          cells=len(g.cells), provenance=g.provenance.get("kind"),
                          layers=cifar.layers, channels=cifar.channels, title=g.title))
+    for name in DAG_ZOO_NAMES:
+        g = zoo_genotype(name)
+        d = g.dag
+        # A DAG block's layers are its vertices and its channels its width; it has no ImageNet twin.
+        rows.append(dict(name=name, family="dag", imagenet=None, op_set=g.op_set, cells=0,
+                         provenance=g.provenance.get("kind"), layers=d.vertices, channels=d.width,
+                         layer=d.layer, edges=len(d.edges), title=g.title))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':20s} {'op set':7s} {'cells':5s} {'L x C':7s} {'provenance':13s} title")
+    print(f"{'model':20s} {'family':6s} {'op set':7s} {'cells':5s} {'L x C':7s} {'provenance':13s} title")
     for r in rows:
-        print(f"{r['name']:20s} {r['op_set']:7s} {r['cells']:<5d} {r['layers']:>2d} x {r['channels']:<3d} "
+        cells = str(r["cells"]) if r["family"] == "cell" else "-"
+        print(f"{r['name']:20s} {r['family']:6s} {r['op_set']:7s} {cells:5s} {r['layers']:>2d} x {r['channels']:<3d} "
               f"{r['provenance']:13s} {r['title']}")
-    print("\nEach is also registered as <name>_imagenet; any genotype file works via "
-          "timm.create_model('darts_genotype', genotype=FILE).")
+    print("\nEach cell model is also registered as <name>_imagenet; any genotype file works via "
+          "timm.create_model('darts_genotype', genotype=FILE).\nFamily dag: a DAG building block "
+          "(docs/dag-blocks.md), L x C is its layers x width; `darts-zoo show NAME` lists its edges.")
     return 0
 
 
@@ -58,6 +68,18 @@ def _describe_cells(g: Genotype) -> list[str]:
             edges = "  +  ".join(f"{e.op}({e.input})" for e in node) or "(removed: no edges)"
             lines.append(f"    node {i + 2}: {edges}")
     return lines
+
+
+def _describe_dag(g: Genotype, width: int) -> list[str]:
+    """A DAG block: its layers, their type and width, and every edge (i -> j: layer i feeds layer j)."""
+    d = g.dag
+    edges = ", ".join(f"{i}->{j}" for i, j in d.edges) or "none (every layer reads the input and feeds the output)"
+    pool = f", then {d.pool} pooling" if d.pool != "none" else ""
+    return [f"  DAG block: {d.vertices} vertices (layers 0..{d.vertices - 1}), layer {d.layer}{pool}, width {width}, "
+            f"aggregate {d.aggregate}",
+            f"    {len(d.edges)} edge{'s' if len(d.edges) != 1 else ''}: {edges}",
+            f"    read the block input: {', '.join(map(str, d.sources))}; feed the output: "
+            f"{', '.join(map(str, d.sinks))}; depth {d.depth()} layers"]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -74,14 +96,23 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     overrides = NETWORK.check({k: v for k, v in (("layers", args.layers), ("channels", args.channels))
                                if v is not None}, "show")
+    if g.dag is not None:
+        if "layers" in overrides:
+            raise ZooError(f"--layers {overrides['layers']}: {g.name} is a DAG block, whose layers are its "
+                           f"{g.dag.vertices} vertices; drop --layers (--channels sets its width)")
+        if args.draw:
+            raise ZooError(f"--draw draws cells, and {g.name} is a DAG block; `darts-zoo show {args.model}` "
+                           "lists its edges")
+        # A DAG network's width is its channels.
+        overrides = {"width": overrides["channels"]} if "channels" in overrides else {}
     model = create_model(g, family=family, **overrides)
     params = count_params(model) / 1e6
     macs = count_macs(model, INPUT_SIZES[family]) / 1e6
     print(f"{g.name}: {g.title}" if g.title else g.name)
-    print(f"  op set {g.op_set}{' ' + str(dict(g.op_options)) if g.op_options else ''}; "
-          f"stages {' -> '.join(g.stages)}")
+    stages = f"; stages {' -> '.join(g.stages)}" if g.stages else ""
+    print(f"  op set {g.op_set}{' ' + str(dict(g.op_options)) if g.op_options else ''}{stages}")
     print(f"  provenance: {g.provenance.get('kind')}" + (f" — {g.source.get('where')}" if g.source.get("where") else ""))
-    print(*_describe_cells(g), sep="\n")
+    print(*(_describe_dag(g, model.channels) if g.dag is not None else _describe_cells(g)), sep="\n")
     print(f"  network ({family}): {model.layers} layers x {model.channels} channels: "
           f"{params:.4f}M params (no aux head), {macs:.1f}M MACs (thop)")
     ref = g.reference.get(family)
