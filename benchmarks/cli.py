@@ -21,7 +21,7 @@ from zoo.settings import (BATCH_SIZE, CHANNELS, LAYERS, MAX_CHANNELS, MAX_LAYERS
 
 from .evaluate import evaluate
 from .report import build_report, markdown_table, scatter_plot, select_models, write_json
-from .search_speed import CONFIGS as SPEED_CONFIGS, format_speed, search_speed
+from .search_speed import CONFIGS as SPEED_CONFIGS, DEFAULT_CONFIGS as DEFAULT_SPEED_CONFIGS, format_speed, search_speed
 from .speed import register as register_train_bench
 from .search_vs_random import format_comparison, format_seeds_comparison, search_seeds_vs_random, search_vs_random
 from .dag_study import add_dag_study_arguments, dag_study_command
@@ -38,7 +38,7 @@ SEARCH_BENCH_SETTINGS = Domain("search-bench", (
     Setting("op_set", str, "op set of the supernet's ops, default darts (sharp: SharpSepConv)",
             choices=op_set_names, optional=True),
     Setting("candidates", str, "candidate ops on every edge (default: the op set's)", optional=True, many=True),
-    Setting("configs", str, "supernet configurations measured beside the plain step (default: all)",
+    Setting("configs", str, "configurations measured beside the plain step (default: all but compile)",
             choices=tuple(SPEED_CONFIGS), optional=True, many=True),
     Setting("strategies", str, "search strategies measured (default: first_order,second_order)",
             choices=("first_order", "second_order"), optional=True, many=True),
@@ -207,7 +207,7 @@ def _search_bench(args: argparse.Namespace) -> int:
         setting = {k: o[k] for k in ("layers", "channels", "image_size") if k in o}
         result = search_speed(device=args.device, steps=o.get("steps"), batch_size=o.get("batch_size"),
                               threads=threads, op_set=o.get("op_set") or "darts", candidates=o.get("candidates"),
-                              configs=tuple(o.get("configs") or SPEED_CONFIGS),
+                              configs=tuple(o.get("configs") or DEFAULT_SPEED_CONFIGS),
                               strategies=tuple(o.get("strategies") or ("first_order", "second_order")), **setting)
         print(format_speed(result))
     elif args.what == "random-seeds":

@@ -9,7 +9,10 @@ set before the supernet was built.
 Configurations (`CONFIGS`), each measured at the same batch and shown beside the plain step with
 its speed and memory ratios: `plain` (DARTS' supernet), `recompute_cell` / `recompute_mixed_op`
 (activations recomputed per cell / per mixed op in the backward pass, same results), and
-`pc_darts` (PC-DARTS' partial channels, K = 4, with edge normalization).
+`pc_darts` (PC-DARTS' partial channels, K = 4, with edge normalization), and the speed options
+of zoo.speed_options on any device: `bf16` (bfloat16 autocast), `channels_last`, `compile`
+(`torch.compile`; not in the default set, since compiling the DARTS supernet takes many minutes on
+a CPU). Each is measured on every device asked for, the CPU included.
 
     from zoo.benchmarks.search_speed import search_speed, format_speed
     print(format_speed(search_speed()))          # or: darts-zoo search-bench speed
@@ -38,7 +41,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "recompute_cell": {"recompute": "cell"},
     "recompute_mixed_op": {"recompute": "mixed_op"},
     "pc_darts": {"partial_channels": 4, "edge_norm": True},
+    "bf16": {"options": {"amp": True}},
+    "channels_last": {"options": {"channels_last": True}},
+    "compile": {"options": {"compile": True}},
 }
+DEFAULT_CONFIGS = tuple(c for c in CONFIGS if c != "compile")
 
 
 def _rss_mib() -> float:
@@ -144,11 +151,11 @@ def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: 
                  threads: Optional[int] = None, op_set: str = "darts", candidates: Optional[Sequence[str]] = None,
                  configs: Sequence[str] = ("plain",), **setting: Any) -> dict[str, Any]:
     """Rows for `device` (auto: CUDA when present, else CPU), or for the CPU and CUDA when present
-    with `device="all"`; CUDA rows in fp32 and in bf16 autocast + channels_last. `op_set` and
+    with `device="all"`, one per strategy and configuration. `op_set` and
     `candidates` choose the supernet's ops (default: the op set's search candidates), e.g.
     op_set="sharp" with the DARTS candidates for SharpSepConvDARTS' supernet. `configs`: entries
     of CONFIGS, each row with its images/s and peak memory relative to the plain row of the same
-    device, strategy and precision (`speed_vs_plain`, `memory_vs_plain`; plain is measured too
+    device and strategy (`speed_vs_plain`, `memory_vs_plain`; plain is measured too
     when not asked for, since the ratios need it)."""
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
@@ -165,17 +172,13 @@ def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: 
         devices = [str(resolve_device(device))]
     rows = []
     for dev in devices:
-        variants = [dict(amp=False, channels_last=False)]
-        if dev == "cuda":
-            variants.append(dict(amp=True, channels_last=True))
         for strategy in strategies:
-            for v in variants:
-                for config in configs:
-                    n = steps or (2 if dev == "cpu" else 20)
-                    kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
-                                  threads=threads or torch.get_num_threads(), space=space, config=config,
-                                  **cfg, **v)
-                    rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
+            for config in configs:
+                n = steps or (2 if dev == "cpu" else 20)
+                kwargs = dict(strategy=strategy, device=dev, steps=n, warmup=1 if dev == "cpu" else 5,
+                              threads=threads or torch.get_num_threads(), space=space, config=config,
+                              **cfg, **CONFIGS[config].get("options", {}))
+                rows.append(_isolated(kwargs) if isolate else measure_step(**kwargs))
     add_ratios(rows)
     ops = list(SearchSpace(**space).candidates)
     return {"setting": dict(cfg, op_set=op_set, candidates=ops), "torch": torch.__version__, "rows": rows}
@@ -183,9 +186,9 @@ def search_speed(device: str = "auto", steps: Optional[int] = None, batch_size: 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
     """Each row's images/s and peak memory divided by those of the plain row measured with the
-    same device, strategy and precision (None where either is missing)."""
+    same device and strategy (None where either is missing)."""
     def key(r):
-        return (r.get("device"), r.get("strategy"), bool(r.get("amp")), bool(r.get("channels_last")))
+        return (r.get("device"), r.get("strategy"))
 
     plain = {key(r): r for r in rows if r.get("config", "plain") == "plain" and "error" not in r}
     for r in rows:
@@ -241,7 +244,8 @@ def format_speed(result: dict[str, Any]) -> str:
         if "error" in r:
             lines.append(f"| {r['device']} | {r['strategy']} | {config} | - | error: {r['error']} | | | | |")
             continue
-        prec = "bf16 autocast, channels_last" if r["amp"] else "fp32"
+        prec = ", ".join(n for n, on in (("bf16 autocast", r["amp"]), ("channels_last", r["channels_last"]),
+                                           ("compiled", r.get("compile"))) if on) or "fp32"
         lines.append(f"| {r['device_name']} | {r['strategy']} | {config} | {prec} | {r['images_per_s']:.1f} | "
                      f"{r['seconds_per_step']:.3f} | {r['peak_memory_mib']:.0f} | {ratio(r.get('speed_vs_plain'))} "
                      f"| {ratio(r.get('memory_vs_plain'))} |")

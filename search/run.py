@@ -343,7 +343,9 @@ class SearchRun:
             vb = to_device(*vb, dev, opts.channels_last)
             bb = None if bb is None else to_device(*bb, dev, opts.channels_last)
             with autocast(dev, opts.amp):
-                values = {k: float(v) for k, v in (strategy.step(tb, vb, bb) or {}).items()}
+                # A strategy registered by a user may take (train, val) only: the betas' batch goes in only when split.
+                stats = strategy.step(tb, vb) if bb is None else strategy.step(tb, vb, bb)
+                values = {k: float(v) for k, v in (stats or {}).items()}
             check_finite(values, supernet, f"{where} step {step + 1}", ctx, dev, self.store)
             meter.add(values, len(tb[1]))
             bar.update(1)

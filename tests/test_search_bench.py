@@ -25,6 +25,21 @@ def test_search_speed_rows_for_both_orders():
     assert table.count("\n") == 4 and "second_order" in table
 
 
+def test_search_speed_measures_the_speed_options_on_the_cpu():
+    # channels 8: channels_last at 4 channels trips a oneDNN fault on CPU (docs/performance.md).
+    result = search_speed(device="cpu", steps=1, isolate=False, layers=3, channels=8, batch_size=4, image_size=8,
+                          strategies=("first_order",), configs=("bf16", "channels_last"))
+    rows = {r["config"]: r for r in result["rows"]}
+    assert list(rows) == ["plain", "bf16", "channels_last"]
+    assert (rows["bf16"]["amp"], rows["bf16"]["channels_last"]) == (True, False)
+    assert (rows["channels_last"]["amp"], rows["channels_last"]["channels_last"]) == (False, True)
+    for r in rows.values():
+        assert r["device"] == "cpu" and r["speed_vs_plain"] == pytest.approx(
+            r["images_per_s"] / rows["plain"]["images_per_s"])
+    table = format_speed(result)
+    assert "| bf16 | bf16 autocast |" in table and "| channels_last | channels_last |" in table
+
+
 def test_random_genotypes_share_the_searched_space():
     like = zoo.zoo_genotype("pdarts_3b")
     rng = random.Random(0)

@@ -54,7 +54,8 @@ def test_pdarts_digits_search_writes_a_buildable_genotype_and_history(tmp_path):
     assert recs[0]["weights"]["normal"] != recs[1]["weights"]["normal"]
     assert out.with_name("pd3b.alphas.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len([line for line in lines if line.startswith("[")]) == 6
-    assert "stage 3/3" in lines[-3] and "normal[" in lines[-3]
+    assert "stage 3/3" in lines[-4] and "normal[" in lines[-4]
+    assert lines[-2].startswith("alphas: the top op's weight is") and "x uniform on the mean edge" in lines[-2]
     assert out.with_name("pd3b.log").read_text().count("\n") >= 8
 
 
