@@ -8,7 +8,11 @@ this search the alpha gradients' norm stays below 0.07, so the clip never acts a
 alphas did not change), and the stretchable-cells / thesis-ablation fields `space_ablation`,
 `topology`, `out_edges`, `eval_params_m` (issue 8 secs. 2-3; settings lines only, at their
 defaults), and the sharpDARTS search fields `lr_power`, `c_mid`, `weighting`, `cutout`,
-`autoaugment` (issue 8 sec. 1; settings lines only, at their defaults). Bit-exact CPU results hold for one torch build; under another build the
+`autoaugment` (issue 8 sec. 1; settings lines only, at their defaults), and the digits preset's
+scaled alphas' learning rate (`digits_arch_lr`: a_lr 0.0006 -> 0.219 for this recipe, issue 8 sec. 4;
+cells, alphas and candidates changed on purpose: the alphas now move by up to 0.68 instead of
+0.003) with the fields `lr_warmup_epochs`, `beta_split` (issue 8), `partial_channels`, `edge_norm`
+(issue 10) at their defaults. Bit-exact CPU results hold for one torch build; under another build the
 cells and alphas must still agree."""
 
 import difflib
