@@ -171,5 +171,6 @@ def test_search_speed_takes_an_op_set(capsys):
     assert "op set sharp (8 ops)" in format_speed(ssc)
     assert search_speed(**tiny)["setting"]["op_set"] == "darts"
     code = main(["search-bench", "speed", "--device", "cpu", "--steps", "1", "--layers", "3", "--channels", "4",
-                 "--batch-size", "4", "--image-size", "8", "--op-set", "sharp"])
+                 "--batch-size", "4", "--image-size", "8", "--op-set", "sharp", "--configs", "plain",
+                 "--strategies", "first_order"])
     assert code == 0 and "op set sharp (9 ops)" in capsys.readouterr().out
