@@ -25,7 +25,7 @@ import yaml
 from ..atomic import atomic_write_bytes
 from ..errors import ZooError
 from .hypercuboid import HyperCuboidSupernet, describe_path
-from .outputs import RunPaths, stage_records
+from .outputs import RunPaths, run_record
 from .recipes import SearchRecipe
 
 KIND = "hypercuboid_path"
@@ -55,7 +55,6 @@ def write_hypercuboid_result(net: HyperCuboidSupernet, cfg: SearchRecipe, user_o
                              world_size: int) -> tuple[Path, str]:
     """Write the result file at paths.genotype; return its path and the line to log."""
     grid = net.hypercuboid
-    last = history[-1] if history else {}
     record = path_record(net)
     result = {
         "kind": KIND,
@@ -69,21 +68,7 @@ def write_hypercuboid_result(net: HyperCuboidSupernet, cfg: SearchRecipe, user_o
                           f"x{len(grid.primitives)})"},
         "alphas": [{"layer": t + 1, "kind": kind, "weights": _round(w.tolist())}
                    for t, (kind, w) in enumerate(zip(grid.kinds, net.grid_weights()))],
-        "search": {
-            "recipe": cfg.name,
-            "overrides": {k: (list(getattr(cfg, k)) if isinstance(getattr(cfg, k), tuple) else getattr(cfg, k))
-                          for k in sorted(user_overrides)},
-            "preset": data if data == "digits" else None,
-            "seed": int(seed),
-            "data": {"name": data, "split": "train", "train_fraction": cfg.train_fraction, "subset": cfg.subset},
-            "epochs": cfg.total_epochs(),
-            "stages": stage_records(cfg),
-            "settings": cfg.settings(),
-            "world_size": world_size,
-            "version": version,
-            "final": {"eval_acc": last.get("eval_acc"), "eval_loss": last.get("eval_loss"),
-                      "train_acc": last.get("train_acc")},
-        },
+        "search": run_record(cfg, user_overrides, data, seed, history, version, world_size),
     }
     result["search"] = {k: v for k, v in result["search"].items() if v is not None}
     text = yaml.safe_dump(result, sort_keys=False, width=100, default_flow_style=None)

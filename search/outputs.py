@@ -146,13 +146,12 @@ def _round(value):
     return round(float(value), 6)
 
 
-def write_genotype(genotype: Genotype, snapshot: Mapping[str, Any], cfg: SearchRecipe,
-                   user_overrides: Mapping[str, Any], data: str, seed: int, paths: RunPaths,
-                   history: list, version: str, world_size: int) -> Path:
-    """The searched genotype with its `search:` record (recipe, overrides as applied, data, stages,
-    settings, final accuracies and alphas), validated as a file would be, then written atomically."""
+def run_record(cfg: SearchRecipe, user_overrides: Mapping[str, Any], data: str, seed: int, history: list,
+               version: str, world_size: int) -> dict[str, Any]:
+    """What every search result records of its run: recipe, overrides as applied, data, stages,
+    settings, version and the final accuracies (cell genotypes and HyperCuboid paths alike)."""
     last = history[-1] if history else {}
-    record: dict[str, Any] = {
+    return {
         "recipe": cfg.name,
         # As applied (parsed and checked), e.g. --stage-layers "5,8,11" is recorded as [5, 8, 11].
         "overrides": {k: (list(getattr(cfg, k)) if isinstance(getattr(cfg, k), tuple) else getattr(cfg, k))
@@ -167,6 +166,16 @@ def write_genotype(genotype: Genotype, snapshot: Mapping[str, Any], cfg: SearchR
         "version": version,
         "final": {"eval_acc": last.get("eval_acc"), "eval_loss": last.get("eval_loss"),
                   "train_acc": last.get("train_acc")},
+    }
+
+
+def write_genotype(genotype: Genotype, snapshot: Mapping[str, Any], cfg: SearchRecipe,
+                   user_overrides: Mapping[str, Any], data: str, seed: int, paths: RunPaths,
+                   history: list, version: str, world_size: int) -> Path:
+    """The searched genotype with its `search:` record (recipe, overrides as applied, data, stages,
+    settings, final accuracies and alphas), validated as a file would be, then written atomically."""
+    record: dict[str, Any] = {
+        **run_record(cfg, user_overrides, data, seed, history, version, world_size),
         "alphas": _round(trim_alphas(snapshot["alphas"], snapshot["candidates"])),
         "candidates": snapshot["candidates"],
     }
