@@ -26,6 +26,7 @@ from zoo.hub import hub_offline, hub_token
 from zoo.locks import output_lock
 from zoo.model_card import DATASETS, SPLIT_NOTES, paper_top1
 from zoo.models import resolve_genotype
+from zoo.speed_options import SPEED_SETTINGS
 from zoo.pretrained import check_repo_id
 
 from .evaluate import evaluate
@@ -166,7 +167,7 @@ def register(subparsers) -> None:
     TRAIN_SETTINGS["seed"].add_to(p, default="0")
     p.add_argument("--push", metavar="USER/NAME", help="upload the run to this Hub model repo when it is done")
     p.add_argument("--private", action="store_true", help="with --push: create the repo private")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    SPEED_SETTINGS["amp"].add_to(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     TRAIN_SETTINGS["limit_train"].add_to(p)
     TRAIN_SETTINGS["limit_test"].add_to(p)
@@ -180,6 +181,6 @@ def _reproduce(args) -> int:
     reproduce(args.model, args.data, data_dir=args.data_dir, push=args.push, private=args.private, out=args.out,
               seed=args.seed, recipe=args.recipe, epochs=args.epochs, batch_size=args.batch_size,
               resume=args.resume, overwrite=args.overwrite, download=args.download, device=args.device,
-              workers=args.workers, amp=args.amp, layers=args.layers, channels=args.channels,
+              workers=args.workers, amp=bool(args.amp), layers=args.layers, channels=args.channels,
               limit_train=args.limit_train, limit_test=args.limit_test, progress=not args.quiet)
     return 0
