@@ -12,6 +12,7 @@ import torch
 
 from zoo.atomic import atomic_write_json
 from zoo.data import ALIASES, DATASETS
+from zoo.errors import ZooError
 from zoo.ops import op_set_names
 from zoo.runtime import DEVICE_HELP
 from zoo.search import RECIPES as SEARCH_RECIPES
@@ -24,6 +25,7 @@ from .report import build_report, markdown_table, scatter_plot, select_models, w
 from .search_speed import CONFIGS as SPEED_CONFIGS, DEFAULT_CONFIGS as DEFAULT_SPEED_CONFIGS, format_speed, search_speed
 from .speed import register as register_train_bench
 from .search_vs_random import format_comparison, format_seeds_comparison, search_seeds_vs_random, search_vs_random
+from .seed_study import SETTINGS as SEED_STUDY_SETTINGS, markdown as seed_study_markdown, parse_executor_options, seed_study
 from .dag_study import add_dag_study_arguments, dag_study_command
 from .recipes import RECIPES as TRAINING_RECIPES
 from .train import TRAIN_SETTINGS, train
@@ -52,6 +54,9 @@ SEARCH_BENCH_SETTINGS = Domain("search-bench", (
             high=1000, many=True),
 ))
 EVAL_DATA = DATASETS + tuple(ALIASES)
+# search-bench flags shared by several kinds whose default depends on the kind (seeds has its own).
+SEARCH_BENCH_DEFAULTS = {"random": {"seeds": "3", "epochs": "5", "train_images": "500"},
+                         "random-seeds": {"train_images": "500"}, "dag": {"out": "dag_study"}}
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
@@ -107,9 +112,11 @@ def register(subparsers) -> None:
                     "the DARTS search setting, plain and each memory-saving configuration (recompute per cell, "
                     "per mixed op; PC-DARTS' partial channels) with its ratios to plain. random: train a searched genotype and random genotypes of "
                     "the same space on digits for a few epochs over 3 seeds.")
-    b.add_argument("what", choices=("speed", "random", "random-seeds", "dag"),
+    b.add_argument("what", choices=("speed", "random", "random-seeds", "dag", "seeds"),
                    help="random-seeds: a recipe's digits search at several seeds against random cells, at two "
-                        "training budgets; dag: search DAG building blocks and compare them with dense and random ones (docs/dag-blocks.md)")
+                        "training budgets; dag: search DAG building blocks and compare them with dense and random ones (docs/dag-blocks.md); "
+                        "seeds: every RECIPE over N search seeds, each cell trained and tested (docs/seed-study.md)")
+    b.add_argument("recipes", nargs="*", metavar="RECIPE", help="seeds only: the search recipes studied")
     b.add_argument("--device", default="auto", help=f"{DEVICE_HELP}; speed also takes all (the CPU and CUDA if present)")
     b.add_argument("--json", default=None, help="also write the results as JSON here")
     THREADS.add_to(b)
@@ -125,7 +132,22 @@ def register(subparsers) -> None:
     for name, default in (("recipe", "pdarts_3b"), ("search_seeds", "3"), ("budgets", "5,30")):
         SEARCH_BENCH_SETTINGS[name].add_to(rs, default=default)
     add_dag_study_arguments(b.add_argument_group("dag (also takes --batch-size, --device, --json)"))
-    b.set_defaults(handler=_search_bench)
+    sd = b.add_argument_group(
+        "seeds (also takes --seeds N: search seeds 0..N-1, --data digits|cifar10, --epochs: search epochs, "
+        "--train-images, --out (default ./seed_study), --data-dir, --device, --threads, --json)")
+    SEED_STUDY_SETTINGS["train_epochs"].add_to(sd, default="5")
+    SEED_STUDY_SETTINGS["jobs"].add_to(sd, default="1")
+    SEED_STUDY_SETTINGS["executor"].add_to(sd, default="local")
+    SEED_STUDY_SETTINGS["submitit_cluster"].add_to(sd, default="auto")
+    sd.add_argument("--slurm-partition", default=None, metavar="NAME", help="with --executor submitit: SLURM partition")
+    SEED_STUDY_SETTINGS["slurm_time_min"].add_to(sd)
+    SEED_STUDY_SETTINGS["slurm_gpus"].add_to(sd)
+    sd.add_argument("--executor-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --executor submitit: any submitit parameter, e.g. slurm_account=proj, cpus_per_task=4, "
+                         "mem_gb=16 (repeatable)")
+    sd.add_argument("--download", action="store_true", help="download CIFAR-10 if it is missing")
+    # Shared flags whose default depends on the kind: filled in by _search_bench (SEARCH_BENCH_DEFAULTS).
+    b.set_defaults(handler=_search_bench, seeds=None, epochs=None, train_images=None, out=None)
 
     p = subparsers.add_parser(
         "train", help="train a network from scratch with its paper's recipe",
@@ -200,6 +222,14 @@ def _search_bench(args: argparse.Namespace) -> int:
     threads = THREADS.check(args.threads)
     if threads:
         torch.set_num_threads(threads)
+    if args.what == "seeds":
+        return _seed_study(args, threads)
+    if args.recipes:
+        raise ZooError(f"search-bench {args.what}: takes no RECIPE (got {' '.join(args.recipes)}); only "
+                       "search-bench seeds does")
+    for name, value in SEARCH_BENCH_DEFAULTS.get(args.what, {}).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     if args.what == "dag":
         return dag_study_command(args)
     o = SEARCH_BENCH_SETTINGS.check(SEARCH_BENCH_SETTINGS.from_args(args), "search-bench")
@@ -221,6 +251,23 @@ def _search_bench(args: argparse.Namespace) -> int:
         print(format_comparison(result))
     if args.json:
         atomic_write_json(Path(args.json), json.loads(json.dumps(result, default=str)))
+    return 0
+
+
+def _seed_study(args: argparse.Namespace, threads) -> int:
+    for flag, value in (("--seeds N", args.seeds), ("--data digits|cifar10", args.data)):
+        if value is None:
+            raise ZooError(f"search-bench seeds: {flag.split()[0]} is missing; give {flag}")
+    report = seed_study(args.recipes, seeds=args.seeds, data=args.data, out=args.out or "seed_study", epochs=args.epochs,
+                        train_epochs=args.train_epochs, train_images=args.train_images, jobs=args.jobs,
+                        executor=args.executor, cluster=args.submitit_cluster, slurm_partition=args.slurm_partition,
+                        slurm_time_min=args.slurm_time_min, slurm_gpus=args.slurm_gpus,
+                        executor_options=parse_executor_options(args.executor_option), device=args.device,
+                        threads=threads, data_dir=args.data_dir, download=args.download)
+    print(seed_study_markdown(report))
+    print(f"wrote {Path(args.out or 'seed_study') / 'seeds.json'}, seeds.md, accuracy.png, skips.png")
+    if args.json:
+        atomic_write_json(Path(args.json), report)
     return 0
 
 

@@ -52,9 +52,14 @@ def random_genotype(like: Genotype, rng: random.Random, candidates: Optional[Seq
                          op_options=dict(like.op_options), provenance={"kind": "searched", "by": "random sampling"})
 
 
-def _digits(train_images: int, seed: int, data_dir=None):
-    train = load_dataset("digits", "train", data_dir, transform=build_transform("digits", train=True))
-    test = load_dataset("digits", "test", data_dir)
+def train_test_sets(train_images: Optional[int], seed: int, data_dir=None, data: str = "digits",
+                    download: bool = False):
+    """(train subset, test split): `train_images` training images drawn with `seed` (None: all), and
+    the whole test split; the training set carries the dataset's training augmentation."""
+    train = load_dataset(data, "train", data_dir, transform=build_transform(data, train=True), download=download)
+    test = load_dataset(data, "test", data_dir, download=download)
+    if train_images is None or train_images >= len(train):
+        return train, test
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train), generator=g)[:train_images].tolist()
     return torch.utils.data.Subset(train, idx), test
@@ -89,7 +94,7 @@ def train_and_test(genotype: Genotype, train_set, test_set, seed: int, epochs: i
     return 100.0 * correct / total
 
 
-def _summary(values: Sequence[float]) -> dict[str, Any]:
+def summarize(values: Sequence[float]) -> dict[str, Any]:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "runs": list(values)}
 
@@ -139,19 +144,19 @@ def search_vs_random(genotype: Optional[Union[str, Path, Genotype]] = None, n_ra
         raise zoo.ZooError(f"search_vs_random: baseline must be genotypes or operations, got {baseline!r}")
     draw = random_genotype if baseline == "genotypes" else random_operations
     randoms = [draw(searched, rng, candidates, name=f"random{i}") for i in range(n_random)]
-    train_set, test_set = _digits(train_images, random_seed, data_dir)
+    train_set, test_set = train_test_sets(train_images, random_seed, data_dir)
     common = dict(epochs=epochs, layers=layers, channels=channels, batch_size=batch_size, lr=lr, device=dev)
     rows = []
     for g in [searched] + randoms:
         accs = [train_and_test(g, train_set, test_set, seed, **common) for seed in seeds]
-        rows.append({"genotype": g.name, "kind": "searched" if g is searched else "random", **_summary(accs)})
+        rows.append({"genotype": g.name, "kind": "searched" if g is searched else "random", **summarize(accs)})
     random_runs = [a for r in rows if r["kind"] == "random" for a in r["runs"]]
     return {
         "setting": {"train_images": train_images, "test_images": len(test_set), "seeds": list(seeds),
                     "random_seed": random_seed, "device": str(dev), **{k: v for k, v in common.items() if k != "device"}},
         "searched": searched.name,
         "rows": rows,
-        "random_pooled": _summary(random_runs),
+        "random_pooled": summarize(random_runs),
         "search_seconds": search_seconds,
         "seconds": time.time() - t0,
     }
@@ -170,13 +175,19 @@ def format_comparison(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _separation_of(path: Path) -> Optional[dict[str, float]]:
-    """The search's last top-op-over-uniform figure, from the history file written beside it."""
+def search_records(path: Union[str, Path]) -> list[dict[str, Any]]:
+    """The per-epoch records of the search that wrote the genotype `path`, from the history file
+    written beside it (empty when there is none)."""
     import json
     history = Path(path).with_name(Path(path).stem + ".history.json")
     if not history.exists():
-        return None
-    records = json.loads(history.read_text()).get("records") or []
+        return []
+    return list(json.loads(history.read_text()).get("records") or [])
+
+
+def _separation_of(path: Path) -> Optional[dict[str, float]]:
+    """The search's last top-op-over-uniform figure."""
+    records = search_records(path)
     return records[-1].get("top_over_uniform") if records else None
 
 
@@ -205,14 +216,14 @@ def search_seeds_vs_random(recipe: str = "pdarts_3b", search_seeds: Sequence[int
     candidates = searched[0].search.get("settings", {}).get("candidates")
     rng = random.Random(random_seed)
     randoms = [random_genotype(searched[0], rng, candidates, name=f"random{i}") for i in range(n_random)]
-    train_set, test_set = _digits(train_images, random_seed, data_dir)
+    train_set, test_set = train_test_sets(train_images, random_seed, data_dir)
     rows = []
     for epochs in budgets:
         common = dict(epochs=epochs, layers=layers, channels=channels, batch_size=batch_size, lr=lr, device=dev)
         got = {"searched": [train_and_test(g, train_set, test_set, train_seed, **common) for g in searched],
                "random": [train_and_test(g, train_set, test_set, train_seed, **common) for g in randoms]}
         for kind, accs in got.items():
-            rows.append({"epochs": epochs, "kind": kind, **_summary(accs)})
+            rows.append({"epochs": epochs, "kind": kind, **summarize(accs)})
         log(f"{epochs} epochs: searched {rows[-2]['mean']:.2f} +- {rows[-2]['std']:.2f}, "
             f"random {rows[-1]['mean']:.2f} +- {rows[-1]['std']:.2f}")
     return {

@@ -4,6 +4,7 @@
     space      what the supernet searches over             SPACES (here)
     rule       how the alphas become a discrete genotype   discretize.RULES
     schedule   the weights' learning-rate schedule         SCHEDULES (here)
+    mixing, architecture regularizer, weight-step perturbation    search/mixing.py
 
 A new method registers its entries from its own module; search/run.py looks them up by the names
 the recipe gives and never changes for a new method.
@@ -54,7 +55,8 @@ class CellSpace:
                  candidates: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> Supernet:
         return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
                            in_chans=3, stem="cifar", weighting=cfg.weighting,
-                           partial_channels=cfg.partial_channels)
+                           partial_channels=cfg.partial_channels, mixing=cfg.mixing,
+                           mixing_kwargs=cfg.mixing_kwargs, aux_skip=cfg.aux_skip)
 
 
 SPACES: Registry[SpaceBuilder] = Registry("search space")

@@ -24,6 +24,9 @@ output_edges (stretchable-cells paper, Table 5) DARTS' alphas, but each state ke
            output edges instead of each node its 2 strongest input edges.
 stretchable (stretchable-cells paper, Huang et al.) the topology is each source's argmax output-edge code; nodes that no live
            state feeds are removed; each kept edge takes its best non-`none` op.
+own topology  a rule may be an object with a `cell(weights, edge_list, space, max_skips)` method that
+           chooses the edges itself (Fair DARTS' threshold, I-DARTS' per-node ranking); derive_cells
+           then calls it in place of the standard top-k selection.
 edge normalization (PC-DARTS, arXiv:1907.05737 sec. 3.3) before any rule, each edge's op weights
            are multiplied by its edge weight (the softmax of the betas over the node's inputs), so
            the betas decide which inputs a node keeps; the op chosen on an edge does not change.
@@ -237,8 +240,11 @@ def derive_cells(supernet: Any, rule: str = "standard", max_skips: Optional[int]
     for t in space.cell_types:
         if getattr(space, "edge_norm", False):
             weights[t] = scale_edges(weights[t], supernet.edge_scales(t).detach().cpu().tolist())
-        w = rank_by(weights[t], ops)
         cap = None if space.is_reduction(t) else max_skips
+        if hasattr(rank_by, "cell"):
+            cells[t] = rank_by.cell(weights[t], edge_list, space, cap)
+            continue
+        w = rank_by(weights[t], ops)
         if space.stretchable:
             chosen = supernet.topology.choose(supernet.betas[t])
             fallback = supernet.edge_scales(t).detach().cpu().tolist()

@@ -60,9 +60,9 @@ class PartialChannels(nn.Module):
         self.k = int(k)
         self.bypass = nn.MaxPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: Optional[torch.Tensor] = None) -> torch.Tensor:
         part = x.shape[1] // self.k
-        through = self.mixed(x[:, :part], weights)
+        through = self.mixed(x[:, :part], weights) if index is None else self.mixed(x[:, :part], weights, index)
         rest = self.bypass(x[:, part:])
         return channel_shuffle(torch.cat([through, rest], dim=1), self.k)
 

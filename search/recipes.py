@@ -24,6 +24,7 @@ from ..genotype import DEFAULT_STAGES
 from ..ops import SHARPSEPCONV_CANDIDATES, get_op_set, op_set_names
 from ..settings import MAX_CHANNELS, MAX_LAYERS, Domain, Setting
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
+from .mixing import ARCH_REGULARIZERS, MIXINGS, PERTURBATIONS
 from .pdarts import Stage, stage_plan
 from .space import ABLATIONS, N3_STAGES, TOPOLOGIES
 from .supernet import WEIGHTINGS
@@ -89,6 +90,14 @@ class SearchRecipe:
     # --- PC-DARTS (arXiv:1907.05737): 1/K of each edge's channels through the ops; edge betas
     partial_channels: int = 1  # K (1: every channel goes through the ops, as DARTS)
     edge_norm: bool = False    # one beta per edge, softmaxed over each node's inputs
+    # --- the methods against skip collapse (search/mixing.py slots)
+    mixing: str = "softmax"    # an entry of MIXINGS: how alphas become op weights
+    mixing_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    arch_regularizer: Optional[str] = None  # an entry of ARCH_REGULARIZERS, added to the architecture objective
+    arch_regularizer_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    perturbation: Optional[str] = None  # an entry of PERTURBATIONS: offsets of the mixed weights in the weight step
+    perturbation_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    aux_skip: float = 0.0      # DARTS-' auxiliary skip weight at each stage's start, decaying to 0 (0: none)
     # --- `--data digits`: a small CPU setting that keeps the recipe's method
     digits: Mapping[str, Any] = field(default_factory=dict)
 
@@ -380,6 +389,16 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("partial_channels", int, "K of PC-DARTS' partial channels: 1/K of each edge's channels go through "
             "its ops (1: all)", low=1, high=64),
     Setting("edge_norm", bool, "PC-DARTS edge normalization: a beta per edge, softmax over a node's inputs"),
+    Setting("mixing", str, "how alphas become op weights (softmax: DARTS)", choices=_registry(MIXINGS)),
+    Setting("mixing_kwargs", dict, "options of the mixing"),
+    Setting("arch_regularizer", str, "a term added to the architecture objective", optional=True,
+            choices=_registry(ARCH_REGULARIZERS)),
+    Setting("arch_regularizer_kwargs", dict, "options of the architecture regularizer"),
+    Setting("perturbation", str, "offsets of the mixed weights during the weight step", optional=True,
+            choices=_registry(PERTURBATIONS)),
+    Setting("perturbation_kwargs", dict, "options of the perturbation"),
+    Setting("aux_skip", float, "DARTS- auxiliary skip weight at the start of each stage, decaying linearly to 0 "
+            "(0: none)", low=0, high=1e3),
 ), relations=(
     lambda r: next((f"{key} has {len(r[key])} entries but stage_layers has {len(r['stage_layers'])}; give one "
                     "per stage" for key in ("stage_ops", "stage_dropout")
@@ -411,6 +430,15 @@ SEARCH_SETTINGS = Domain("search recipe", (
                f"divisible by {r['partial_channels']}" if r["channels"] % r["partial_channels"] else None),
     lambda r: ("edge_norm and stretchable both give the edges beta variables; choose one"
                if r["edge_norm"] and r["stretchable"] else None),
+    lambda r: (f"weighting max_w reweights softmax probabilities; mixing {r['mixing']} is not a softmax "
+               "(use --weighting scalar)" if r["weighting"] == "max_w" and r["mixing"] != "softmax" else None),
+    lambda r: (f"search space {r['space']} has no mixed edges for mixing/aux_skip/perturbation; use space cell"
+               if r["space"] != "cell" and (r["mixing"] != "softmax" or r["aux_skip"] or r["perturbation"])
+               else None),
+    lambda r: (f"a perturbation offsets the weight step, which {r['strategy']} shares with the architecture "
+               "step; use first_order, second_order or mixed_level without one_pass"
+               if r["perturbation"] and (STRATEGIES.canonical(r["strategy"]) == "one_level"
+                                         or (r["strategy_kwargs"] or {}).get("one_pass")) else None),
     lambda r: (f"c_mid {r['c_mid']} is an option of op sets with a choke width (e.g. sharp); op set "
                f"{r['op_set']} has none" if r["c_mid"] is not None
                and "c_mid" not in get_op_set(r["op_set"]).options else None),
@@ -535,3 +563,15 @@ def eval_network(cfg: SearchRecipe, genotype: Any) -> tuple[int, int]:
     if cfg.eval_params_m is not None:
         channels = eval_channels_for_budget(genotype, layers, cfg.eval_params_m * 1e6)
     return int(layers), int(channels)
+
+
+def register_recipe(recipe: SearchRecipe, replace: bool = False) -> SearchRecipe:
+    """Add a method's recipe to RECIPES (a method module calls this when imported)."""
+    if recipe.name in RECIPES and not replace:
+        raise ZooError(f"search recipe {recipe.name!r} is already registered; pass replace=True to override it")
+    _check(recipe)
+    RECIPES[recipe.name] = recipe
+    return recipe
+
+
+# Method modules that register recipes:

@@ -54,6 +54,7 @@ from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_c
 from .pdarts import Stage, next_stage_candidates
 from .recipes import SearchRecipe, apply_overrides, get_recipe
 from .supernet import RECOMPUTE
+from .mixing import make_mixing, make_perturbation, make_regularizer
 from .strategies import make_strategy
 
 SEARCH_DATASETS = ("cifar10", "cifar100", "digits")
@@ -136,6 +137,9 @@ class SearchRun:
         self.plan: tuple[Stage, ...] = cfg.stage_plan()
         self.total_epochs = sum(s.epochs for s in self.plan)
         self.space = SPACES.get(cfg.space).space(cfg)
+        # Bad method options (a negative radius, a zero temperature) fail here, before any file is written.
+        self._method_parts()
+        make_mixing(cfg.mixing, self.space, cfg.mixing_kwargs)
         first_ops = self.plan[0].ops_per_edge
         if first_ops is not None and first_ops != len(self.space.candidates):
             raise ZooError(f"search recipe {cfg.name}: the first stage has {first_ops} ops per edge but "
@@ -156,6 +160,14 @@ class SearchRun:
         self.epochs_this_call = 0
 
     # ------------------------------------------------------------------ set-up
+    def _method_parts(self) -> dict[str, Any]:
+        """The recipe's architecture regularizer and weight-step perturbation (only those it names, so
+        that a strategy registered by a user need not take them)."""
+        cfg = self.cfg
+        parts = {"regularizer": make_regularizer(cfg.arch_regularizer, cfg.arch_regularizer_kwargs),
+                 "perturbation": make_perturbation(cfg.perturbation, cfg.perturbation_kwargs)}
+        return {k: v for k, v in parts.items() if v is not None}
+
     def _resume_point(self) -> Optional[Checkpoint]:
         store, opts = self.store, self.opts
         self.fresh_note, ckpt = None, None
@@ -284,7 +296,7 @@ class SearchRun:
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
-                                 beta_params=beta_params, **dict(cfg.strategy_kwargs))
+                                 beta_params=beta_params, **self._method_parts(), **dict(cfg.strategy_kwargs))
         start_epoch = 0
         if self.ckpt is not None and int(self.ckpt.meta["stage"]) == index:
             try:
@@ -319,6 +331,10 @@ class SearchRun:
         strategy.warmup = not arch_on
         p_skip = stage.dropout_at(epoch) if stage.skip_dropout else 0.0
         supernet.set_skip_dropout(p_skip)
+        # The methods' own schedules (Gumbel temperature, auxiliary skip, regularizer and perturbation
+        # strengths); a strategy registered by a user may not have the hook.
+        begin = getattr(strategy, "begin_epoch", None)
+        schedule = begin(epoch, stage.epochs) if begin is not None else {}
         lr = sched.get_last_lr()[0]
         w_batches = epoch_batches(self.w_idx, self.batch, epoch_seed(seed, index, epoch, WEIGHT_BATCHES),
                                   ctx.world_size, ctx.rank)
@@ -363,6 +379,8 @@ class SearchRun:
         record = meter.record(supernet, self.cfg, index, epoch, stage, lr, p_skip, arch_on, eval_loss, eval_acc,
                               time.time() - t0, sum(s.epochs for s in self.plan[:index]) + epoch + 1)
         record["top_over_uniform"] = top_over_uniform(record["weights"])
+        if schedule:
+            record["schedule"] = {k: float(v) for k, v in schedule.items()}
         self.history.append(record)
         self.emit(epoch_line(record, len(self.plan), stage.epochs, self.total_epochs))
         if ctx.enabled:

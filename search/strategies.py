@@ -26,7 +26,10 @@ w' = w - xi * (mu * buf + grad + wd * w), i.e. exactly the SGD step that comes n
 weight optimizer's current learning rate, as DARTS sets it.
 
 Stretchable spaces: the passive-aggressive regularizer lambda_r * r(beta) (stretchable-cells paper eq. 15,
-lambda_r = 10) is added to the objective the architecture step differentiates.
+lambda_r = 10) is added to the objective the architecture step differentiates, and so is a recipe's
+architecture regularizer (search/mixing.py: beta-decay, Fair DARTS' zero-one loss, DrNAS' KL term).
+A weight-step perturbation (SDARTS) offsets the mixed weights while the weights step only.
+`begin_epoch` runs the schedules of the supernet, regularizer and perturbation at each epoch's start.
 
 Longer than most modules: each strategy is a short class, and they share one file so that their
 step orders and clips can be compared side by side (docs/search-fidelity.md).
@@ -34,6 +37,7 @@ step orders and clips can be compared side by side (docs/search-fidelity.md).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Optional, Sequence
 
 import torch
@@ -69,6 +73,8 @@ class ArchStrategy:
     beta_params      architecture parameters that step on their own batch when `step` is given a
                      `beta_batch` (the stretchable topology variables with `beta_split`); the
                      alphas then see only `val_batch` and the betas only `beta_batch`
+    regularizer      a search.mixing.ArchRegularizer added to the architecture objective
+    perturbation     a search.mixing.Perturbation whose offsets the weight step runs under
     """
 
     name = "base"
@@ -76,7 +82,8 @@ class ArchStrategy:
     def __init__(self, supernet: nn.Module, w_optimizer: torch.optim.Optimizer,
                  a_optimizer: torch.optim.Optimizer, grad_clip: Optional[float] = 5.0,
                  arch_grad_clip: Optional[float] = None, topology_reg: float = 10.0,
-                 warmup: bool = False, beta_params: Sequence[torch.Tensor] = ()):
+                 warmup: bool = False, beta_params: Sequence[torch.Tensor] = (),
+                 regularizer: Optional[Any] = None, perturbation: Optional[Any] = None):
         self.net = supernet
         self.w_optimizer = w_optimizer
         self.a_optimizer = a_optimizer
@@ -84,6 +91,8 @@ class ArchStrategy:
         self.arch_grad_clip = arch_grad_clip
         self.topology_reg = topology_reg
         self.warmup = warmup
+        self.regularizer = regularizer
+        self.perturbation = perturbation
         self.weights = list(supernet.weight_parameters())
         self.arch = list(supernet.arch_parameters())
         beta_ids = {id(p) for p in beta_params}
@@ -91,6 +100,15 @@ class ArchStrategy:
         self.alpha_params = [p for p in self.arch if id(p) not in beta_ids]
 
     # ------------------------------------------------------------------ interface
+    def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        """Set every scheduled constant for epoch `epoch` (0-based) of a stage of `epochs`; return them."""
+        values: dict[str, float] = {}
+        for part in (self.net, self.regularizer, self.perturbation):
+            hook = getattr(part, "begin_epoch", None)
+            if hook is not None:
+                values.update(hook(epoch, epochs) or {})
+        return values
+
     def step(self, train_batch: Batch, val_batch: Optional[Batch],
              beta_batch: Optional[Batch] = None) -> dict[str, float]:
         stats: dict[str, float] = {}
@@ -131,8 +149,12 @@ class ArchStrategy:
 
     def weight_step(self, batch: Batch) -> dict[str, float]:
         x, y = batch[0], batch[1]
+        offsets = None
+        if self.perturbation is not None:
+            offsets = {t: o.detach() for t, o in self.perturbation.offsets(self, batch).items()}
         self.w_optimizer.zero_grad(set_to_none=True)
-        logits = self.net(x)
+        with self.net.weight_offsets(offsets) if offsets is not None else contextlib.nullcontext():
+            logits = self.net(x)
         loss = F.cross_entropy(logits, y)
         torch.autograd.backward(loss, inputs=self.weights)
         self._clip_weights()
@@ -148,10 +170,14 @@ class ArchStrategy:
 
     def _arch_objective(self, loss: torch.Tensor, stats: dict[str, float]) -> torch.Tensor:
         reg = self._regularizer()
-        if reg is None:
-            return loss
-        stats["topology_reg"] = float(reg.detach())
-        return loss + self.topology_reg * reg
+        if reg is not None:
+            stats["topology_reg"] = float(reg.detach())
+            loss = loss + self.topology_reg * reg
+        if self.regularizer is not None:
+            extra = self.regularizer(self.net)
+            stats["arch_reg"] = float(extra.detach())
+            loss = loss + extra
+        return loss
 
     def _step_both(self) -> None:
         """One-pass strategies: weight and arch gradients are both in place; clip and step each."""
@@ -418,5 +444,5 @@ def make_strategy(name: str, supernet: nn.Module, w_optimizer: torch.optim.Optim
                   a_optimizer: torch.optim.Optimizer, **kw: Any) -> ArchStrategy:
     """first_order | second_order | one_level | mixed_level (aliases: first, second, unrolled,
     milenas, ...); keyword options go to the strategy (grad_clip, arch_grad_clip, topology_reg,
-    warmup, beta_params, and xi / unroll / r for second_order, lam / lam_train / one_pass for mixed_level)."""
+    warmup, beta_params, regularizer, perturbation, and xi / unroll / r for second_order, lam / lam_train / one_pass for mixed_level)."""
     return STRATEGIES.get(name)(supernet, w_optimizer, a_optimizer, **kw)

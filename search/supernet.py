@@ -17,7 +17,8 @@ losses and gradients.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+import contextlib
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -29,6 +30,7 @@ from zoo.network import add_stem, check_recompute, recomputed, run_stem
 from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
 from .discretize import derive_genotype
+from .mixing import linear_decay, make_mixing
 from .partial_channels import EdgeNormalization, PartialChannels, check_partial_channels
 from .space import SearchSpace
 from .stretchable import OutputEdgeTopology, make_topology
@@ -73,23 +75,40 @@ def build_search_op(ops: OpSet, name: str, channels: int, stride: int,
 
 class MixedOp(nn.Module):
     """sum_o w_o * o(x) over the edge's candidate ops; `none` (zero) is not run, since w * 0
-    adds nothing to the sum and nothing to any gradient."""
+    adds nothing to the sum and nothing to any gradient.
+
+    With a sampled `index` (GDAS' hard Gumbel sample) only op `index` runs: the output is
+    w_index * o_index(x) + sum of the other weights, which are 0 in value under straight-through
+    sampling but pass their gradient (as the GDAS authors' cell adds them).
+    `aux`: DARTS-' auxiliary skip, added as `aux_weight * aux(x)` while its weight is above 0.
+    """
 
     def __init__(self, ops: OpSet, candidates: Sequence[str], channels: int, stride: int,
-                 options: Optional[Mapping[str, Any]] = None):
+                 options: Optional[Mapping[str, Any]] = None, aux_skip: bool = False):
         super().__init__()
         self.candidates = tuple(candidates)
         self.ops = nn.ModuleList(build_search_op(ops, name, channels, stride, options or {})
                                  for name in self.candidates)
         self.active = tuple(i for i, name in enumerate(self.candidates) if ops.group(name) != "none")
+        # aux skip (DARTS-): parameter-free at stride 1; at stride 2 the same FactorizedReduce as skip_connect's
+        self.aux: Optional[nn.Module] = None
+        if aux_skip:
+            self.aux = nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, affine=False)
+        self.aux_weight = 0.0
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        out = None
-        for i in self.active:
-            h = weights[i] * self.ops[i](x)
-            out = h if out is None else out + h
-        if out is None:  # only `none` left on this edge: its (zero) output has the right shape
-            out = weights[0] * self.ops[0](x)
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if index is not None:
+            i = int(index)
+            out = weights[i] * self.ops[i](x) + (weights.sum() - weights[i])
+        else:
+            out = None
+            for i in self.active:
+                h = weights[i] * self.ops[i](x)
+                out = h if out is None else out + h
+            if out is None:  # only `none` left on this edge: its (zero) output has the right shape
+                out = weights[0] * self.ops[0](x)
+        if self.aux is not None and self.aux_weight > 0:  # aux skip (DARTS-)
+            out = out + self.aux_weight * self.aux(x)
         return out
 
 
@@ -98,7 +117,7 @@ class SearchCell(nn.Module):
 
     def __init__(self, space: SearchSpace, cell_type: str, reduction: bool, reduction_prev: bool,
                  c_prev_prev: int, c_prev: int, c: int, edge_candidates: Sequence[Sequence[str]],
-                 partial_channels: int = 1):
+                 partial_channels: int = 1, aux_skip: bool = False):
         super().__init__()
         self.cell_type = cell_type
         self.reduction = reduction
@@ -112,31 +131,32 @@ class SearchCell(nn.Module):
         k = partial_channels
         for (target, src), cands in zip(space.edge_list, edge_candidates):
             stride = 2 if reduction and src < NUM_CELL_INPUTS else 1
-            mixed = MixedOp(ops, cands, c // k, stride, space.op_options)
+            mixed = MixedOp(ops, cands, c // k, stride, space.op_options, aux_skip=aux_skip)
             self.edges.append(PartialChannels(mixed, k, stride) if k > 1 else mixed)
         self.out_channels = space.nodes * c
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
-                scales: Optional[torch.Tensor] = None) -> torch.Tensor:
+                scales: Optional[torch.Tensor] = None, index: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.recompute == "cell" and self.training:
-            if scales is None:
-                return recomputed(self, self._forward, s0, s1, weights)
-            return recomputed(self, self._forward, s0, s1, weights, scales)
-        return self._forward(s0, s1, weights, scales)
+            return recomputed(self, self._forward, s0, s1, weights, scales, index)
+        return self._forward(s0, s1, weights, scales, index)
 
-    def _edge(self, e: int, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _edge(self, e: int, x: torch.Tensor, w: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
+        i = None if index is None else index[e]
         if self.recompute == "mixed_op" and self.training:
-            return recomputed(self.edges[e], self.edges[e], x, w)
-        return self.edges[e](x, w)
+            if i is None:
+                return recomputed(self.edges[e], self.edges[e], x, w)
+            return recomputed(self.edges[e], self.edges[e], x, w, i)
+        return self.edges[e](x, w) if i is None else self.edges[e](x, w, i)
 
     def _forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
-                 scales: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 scales: Optional[torch.Tensor] = None, index: Optional[torch.Tensor] = None) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         e = 0
         for _ in range(self.nodes):
             node = None
             for src in range(len(states)):
-                h = self._edge(e, states[src], weights[e])
+                h = self._edge(e, states[src], weights[e], index)
                 if scales is not None:
                     # Edge normalization scales the whole edge output, bypassed channels included.
                     h = scales[e] * h
@@ -155,13 +175,18 @@ class Supernet(nn.Module):
     weighting             "scalar" (DARTS softmax) or "max_w" (sharpDARTS eq. 3: 1 - max(w) + w)
     skip_dropout          initial dropout rate after the identity skip_connect (P-DARTS)
     partial_channels      K of PC-DARTS: 1/K of every edge's channels go through its ops (1: all)
+    mixing                how alphas become op weights: an entry of search.mixing.MIXINGS (DARTS'
+                          softmax; sigmoid, Gumbel or Dirichlet samples, ...), with `mixing_kwargs`
+    aux_skip              DARTS-' auxiliary skip on every edge, at this weight in the first epoch of a
+                          stage, decaying linearly to 0 (`begin_epoch`); 0: none built
     """
 
     def __init__(self, space: SearchSpace, channels: int = 16, layers: int = 8, num_classes: int = 10,
                  in_chans: int = 3, stem: str = "cifar", stem_multiplier: int = 3,
                  edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                  weighting: str = "scalar", skip_dropout: float = 0.0, alpha_init: float = 1e-3,
-                 partial_channels: int = 1):
+                 partial_channels: int = 1, mixing: str = "softmax",
+                 mixing_kwargs: Optional[Mapping[str, Any]] = None, aux_skip: float = 0.0):
         super().__init__()
         if stem not in STEMS:
             raise ZooError(f"supernet: unknown stem {stem!r} ({closest(stem, STEMS)})")
@@ -177,6 +202,14 @@ class Supernet(nn.Module):
         self.stem_kind = stem
         self.stem_multiplier = stem_multiplier
         self.weighting = weighting
+        if aux_skip < 0:
+            raise ZooError(f"supernet: aux_skip {aux_skip} is below 0; give the auxiliary skip's initial weight "
+                           "(DARTS-: 1) or 0 for none")
+        self.aux_skip = float(aux_skip)
+        self.mixing_name = mixing
+        self.mixing_kwargs = dict(mixing_kwargs or {})
+        self.mixing = make_mixing(mixing, space, self.mixing_kwargs)
+        self._offsets: Optional[Mapping[str, torch.Tensor]] = None
         self.plan = tuple(space.check_layers(layers))
         self.edge_candidates = self._resolve_candidates(edge_candidates)
 
@@ -192,7 +225,7 @@ class Supernet(nn.Module):
             if reduction:
                 c_curr *= 2
             cell = SearchCell(space, cell_type, reduction, reduction_prev, c_prev_prev, c_prev, c_curr,
-                              self.edge_candidates[cell_type], partial_channels)
+                              self.edge_candidates[cell_type], partial_channels, aux_skip=self.aux_skip > 0)
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.out_channels
@@ -222,6 +255,7 @@ class Supernet(nn.Module):
                 self.betas[t] = nn.Parameter(self.edge_norm.init_betas(alpha_init))
         self.recompute = "none"
         self.set_skip_dropout(skip_dropout)
+        self.set_aux_skip(self.aux_skip)
 
     def _resolve_candidates(self, given: Optional[Mapping[str, Sequence[Sequence[str]]]]) -> dict[str, list[tuple[str, ...]]]:
         space = self.space
@@ -267,6 +301,31 @@ class Supernet(nn.Module):
         for cell in self.cells:
             cell.recompute = mode
 
+    def set_aux_skip(self, weight: float) -> None:
+        """The weight of DARTS-' auxiliary skip on every edge (no effect without `aux_skip`)."""
+        self.aux_skip_weight = float(weight) if self.aux_skip > 0 else 0.0
+        for m in self.modules():
+            if isinstance(m, MixedOp):
+                m.aux_weight = self.aux_skip_weight
+
+    def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        """Schedules of the supernet's own components at the start of an epoch of `epochs`."""
+        values = dict(self.mixing.begin_epoch(epoch, epochs))
+        if self.aux_skip > 0:  # aux skip (DARTS-): linear decay to 0 over the stage
+            self.set_aux_skip(linear_decay(self.aux_skip, epoch, epochs))
+            values["aux_skip"] = self.aux_skip_weight
+        return values
+
+    @contextlib.contextmanager
+    def weight_offsets(self, offsets: Optional[Mapping[str, torch.Tensor]]) -> Iterator[None]:
+        """Add `offsets[t]` to the mixed weights of cell type t in every forward pass inside the block
+        (SDARTS' perturbations)."""
+        before, self._offsets = self._offsets, offsets
+        try:
+            yield
+        finally:
+            self._offsets = before
+
     def set_skip_dropout(self, p: float) -> None:
         self.skip_dropout = float(p)
         for m in self.modules():
@@ -274,25 +333,35 @@ class Supernet(nn.Module):
                 m.p = float(p)
 
     # ------------------------------------------------------------------ weights of the mixed ops
+    def _mask(self, cell_type: str) -> Optional[torch.Tensor]:
+        return getattr(self, f"mask_{cell_type}") if self._ragged[cell_type] else None
+
     def op_weights(self, cell_type: str) -> torch.Tensor:
-        """Softmax of the alphas over each edge's own candidates (num_edges x width; 0 where an
-        edge has fewer candidates than the widest edge)."""
-        a = self.alphas[cell_type]
-        if self._ragged[cell_type]:
-            a = a.masked_fill(~getattr(self, f"mask_{cell_type}"), float("-inf"))
-        return torch.softmax(a, dim=-1)
+        """The mixing's probabilities of each edge's own candidates (num_edges x width; DARTS: the
+        softmax of the alphas; 0 where an edge has fewer candidates than the widest edge)."""
+        return self.mixing.probabilities(self.alphas[cell_type], self._mask(cell_type))
 
     def edge_weights(self, cell_type: str) -> torch.Tensor:
-        """What multiplies each op's output in the forward pass: the softmax weights, Max-W
-        reweighted if asked, times the merged topology probability s~(i, j) when stretchable."""
-        w = self.op_weights(cell_type)
+        """What multiplies each op's output in the forward pass (see `mixed_weights`)."""
+        return self.mixed_weights(cell_type)[0]
+
+    def mixed_weights(self, cell_type: str) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """(weights, index): the mixing's forward weights, Max-W reweighted if asked, times the
+        merged topology probability s~(i, j) when stretchable, plus any weight offsets; `index`:
+        the op each edge runs alone when the mixing samples one (else None)."""
+        w = self.mixing.forward_weights(self.alphas[cell_type], self._mask(cell_type), self.training)
+        index = None
+        if isinstance(w, tuple):
+            w, index = w
         if self.weighting == "max_w":
             w = max_w(w)
             if self._ragged[cell_type]:
                 w = w * getattr(self, f"mask_{cell_type}").to(w.dtype)
         if self.topology is not None:
             w = w * self.topology.merged(self.betas[cell_type]).unsqueeze(-1)
-        return w
+        if self._offsets is not None and cell_type in self._offsets:
+            w = w + self._offsets[cell_type]
+        return w, index
 
     def edge_scales(self, cell_type: str) -> Optional[torch.Tensor]:
         """The betas' weight of every edge: s~(i, j) (stretchable spaces), the softmax over the
@@ -311,14 +380,15 @@ class Supernet(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = {t: self.edge_weights(t) for t in self.space.cell_types}
+        mixed = {t: self.mixed_weights(t) for t in self.space.cell_types}
         # Edge normalization scales whole edge outputs (bypassed channels too), so it is applied
         # per edge in the cell; the stretchable topology is folded into the op weights above.
         scales = ({t: self.edge_scales(t) for t in self.space.cell_types} if self.edge_norm is not None
                   else dict.fromkeys(self.space.cell_types))
         s0, s1 = run_stem(self, x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.cell_type], scales[cell.cell_type])
+            w, index = mixed[cell.cell_type]
+            s0, s1 = s1, cell(s0, s1, w, scales[cell.cell_type], index)
         return self.classifier(torch.flatten(self.global_pool(s1), 1))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -355,6 +425,7 @@ class Supernet(nn.Module):
             "num_classes": self.num_classes, "in_chans": self.in_chans, "stem": self.stem_kind,
             "stem_multiplier": self.stem_multiplier, "weighting": self.weighting,
             "skip_dropout": self.skip_dropout, "partial_channels": self.partial_channels,
+            "mixing": self.mixing_name, "mixing_kwargs": dict(self.mixing_kwargs), "aux_skip": self.aux_skip,
             "edge_candidates": {t: [list(c) for c in cands] for t, cands in self.edge_candidates.items()},
         }
 

@@ -1,0 +1,110 @@
+"""Three component slots that the methods against DARTS' skip collapse fill in, beside the strategy,
+space, rule and schedule of search/components.py:
+
+    mixing              how an edge's alphas become the weights that mix its ops   MIXINGS
+                        (DARTS' softmax; sigmoid; one softmax per node; Gumbel or Dirichlet samples)
+    arch regularizer    a term added to what the architecture step differentiates   ARCH_REGULARIZERS
+    perturbation        offsets added to the mixed weights during the weight step   PERTURBATIONS
+
+Every entry may schedule its constants over a stage's epochs through `begin_epoch(epoch, epochs)`,
+which the run calls at the start of every epoch (search/strategies.py `ArchStrategy.begin_epoch`);
+what it returns is logged in the epoch's history record under "schedule". Schedules are functions
+of the epoch index only, so a resumed run continues them exactly.
+
+A recipe names its entries (`mixing`, `arch_regularizer`, `perturbation`) and their keyword
+arguments (`mixing_kwargs`, ...); a method module registers its entries when imported.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+import torch
+
+from zoo.errors import ZooError
+
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .space import SearchSpace
+
+Weights = Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]
+
+
+class Mixing:
+    """DARTS' continuous relaxation (arXiv:1806.09055, eq. 2): a softmax over each edge's ops.
+
+    `probabilities` is what derivation, plots and the history see; `forward_weights` is what
+    multiplies the ops in the forward pass. A mixing may return `(weights, index)` from
+    `forward_weights`: each edge then runs only its op `index[e]` (see `search.supernet.MixedOp`).
+    """
+
+    name = "softmax"
+
+    def __init__(self, space: "SearchSpace", **kwargs: Any):
+        if kwargs:
+            raise ZooError(f"mixing {self.name}: unknown option {sorted(kwargs)[0]!r}; it takes none")
+        self.space = space
+
+    def probabilities(self, alphas: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+        if mask is not None:
+            alphas = alphas.masked_fill(~mask, float("-inf"))
+        return torch.softmax(alphas, dim=-1)
+
+    def forward_weights(self, alphas: torch.Tensor, mask: Optional[torch.Tensor], training: bool) -> Weights:
+        return self.probabilities(alphas, mask)
+
+    def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        return {}
+
+    def config(self) -> dict[str, Any]:
+        """Constructor keywords as plain data (the supernet's config records them)."""
+        return {}
+
+
+class ArchRegularizer:
+    """A term added to the architecture objective; `__call__` returns it already scaled."""
+
+    name = "regularizer"
+
+    def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        return {}
+
+    def __call__(self, supernet: torch.nn.Module) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Perturbation:
+    """Offsets added to the mixed op weights (post-mixing) while the weights step; the architecture
+    step never sees them. `offsets` may run forward passes under `supernet.weight_offsets(...)`."""
+
+    name = "perturbation"
+
+    def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
+        return {}
+
+    def offsets(self, strategy: Any, batch: Any) -> Mapping[str, torch.Tensor]:
+        raise NotImplementedError
+
+
+MIXINGS: Registry[type[Mixing]] = Registry("mixing")
+MIXINGS.register("softmax")(Mixing)
+ARCH_REGULARIZERS: Registry[type[ArchRegularizer]] = Registry("architecture regularizer")
+PERTURBATIONS: Registry[type[Perturbation]] = Registry("perturbation")
+
+
+def make_mixing(name: str, space: "SearchSpace", kwargs: Optional[Mapping[str, Any]] = None) -> Mixing:
+    return MIXINGS.get(name)(space, **dict(kwargs or {}))
+
+
+def make_regularizer(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = None) -> Optional[ArchRegularizer]:
+    return None if name is None else ARCH_REGULARIZERS.get(name)(**dict(kwargs or {}))
+
+
+def make_perturbation(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = None) -> Optional[Perturbation]:
+    return None if name is None else PERTURBATIONS.get(name)(**dict(kwargs or {}))
+
+
+def linear_decay(start: float, epoch: int, epochs: int) -> float:
+    """start * (1 - epoch / epochs): start at the first epoch, reaching 0 after the last."""
+    return float(start) * (1.0 - epoch / max(1, epochs))
