@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -25,7 +25,8 @@ from .report import build_report, markdown_table, scatter_plot, select_models, w
 from .search_speed import CONFIGS as SPEED_CONFIGS, DEFAULT_CONFIGS as DEFAULT_SPEED_CONFIGS, format_speed, search_speed
 from .speed import register as register_train_bench
 from .search_vs_random import format_comparison, format_seeds_comparison, search_seeds_vs_random, search_vs_random
-from .seed_study import SETTINGS as SEED_STUDY_SETTINGS, markdown as seed_study_markdown, parse_executor_options, seed_study
+from .seed_study import (SETTINGS as SEED_STUDY_SETTINGS, markdown as seed_study_markdown, parse_executor_options,
+                         seed_study)
 from .dag_study import add_dag_study_arguments, dag_study_command
 from .recipes import RECIPES as TRAINING_RECIPES
 from .train import TRAIN_SETTINGS, train
@@ -254,13 +255,13 @@ def _search_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_study(args: argparse.Namespace, threads) -> int:
+def _seed_study(args: argparse.Namespace, threads: Optional[int]) -> int:
     for flag, value in (("--seeds N", args.seeds), ("--data digits|cifar10", args.data)):
         if value is None:
             raise ZooError(f"search-bench seeds: {flag.split()[0]} is missing; give {flag}")
-    report = seed_study(args.recipes, seeds=args.seeds, data=args.data, out=args.out or "seed_study", epochs=args.epochs,
-                        train_epochs=args.train_epochs, train_images=args.train_images, jobs=args.jobs,
-                        executor=args.executor, cluster=args.submitit_cluster, slurm_partition=args.slurm_partition,
+    report = seed_study(args.recipes, seeds=args.seeds, data=args.data, out=args.out or "seed_study",
+                        epochs=args.epochs, train_epochs=args.train_epochs, train_images=args.train_images,
+                        jobs=args.jobs, executor=args.executor, cluster=args.submitit_cluster, slurm_partition=args.slurm_partition,
                         slurm_time_min=args.slurm_time_min, slurm_gpus=args.slurm_gpus,
                         executor_options=parse_executor_options(args.executor_option), device=args.device,
                         threads=threads, data_dir=args.data_dir, download=args.download)

@@ -86,7 +86,7 @@ SETTINGS = Domain("seed study", (
 Edge = tuple[str, int, int, str]  # (normal cell type, node's state index, input state, op)
 
 
-def normal_edges(g: Genotype) -> Counter:
+def normal_edges(g: Genotype) -> Counter[Edge]:
     """The edges of the normal cell type(s) as a multiset of (cell type, node, input, op); the node
     is the state it feeds (2 is the first intermediate node), as in the genotype files."""
     return Counter((name, node, e.input, e.op) for name in _normal_types(g) for node, e in g.cells[name].edges)
@@ -110,13 +110,13 @@ def param_free_count(g: Genotype) -> int:
     return group_count(g, PARAM_FREE_GROUPS)
 
 
-def jaccard(a: Counter, b: Counter) -> float:
+def jaccard(a: Counter[Edge], b: Counter[Edge]) -> float:
     """|a and b| / |a or b| of two edge multisets (the set Jaccard when no edge repeats); 1 for two empty cells."""
     union = sum((a | b).values())
     return sum((a & b).values()) / union if union else 1.0
 
 
-def agreement(cells: Sequence[Counter]) -> dict[str, Any]:
+def agreement(cells: Sequence[Counter[Edge]]) -> dict[str, Any]:
     """Mean over every pair of seeds of the Jaccard index and of the number of shared edges; None
     for both with fewer than two seeds."""
     pairs = list(combinations(cells, 2))
@@ -181,8 +181,11 @@ def _search(job: SeedJob, device: torch.device) -> dict[str, Any]:
     """The job's search, resumed from its checkpoint when an earlier run was interrupted; its
     figures are kept in search.json so that an interrupted training does not search again."""
     done = job.folder / "search.json"
+    mine = {k: v for k, v in job.setting().items() if k != "train"}
     if done.exists() and job.genotype_path.exists():
-        return json.loads(done.read_text())
+        search = json.loads(done.read_text())
+        if search.get("setting") == mine:
+            return search
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     # overwrite: a genotype without search.json is a search that stopped while finishing; resume
@@ -192,7 +195,8 @@ def _search(job: SeedJob, device: torch.device) -> dict[str, Any]:
                device=str(device), threads=job.threads, progress=False, log=lambda line: None)
     peak, kind = _peak_memory_mib(device)
     records = search_records(job.genotype_path)
-    search = {"seconds": round(sum(float(r.get("seconds", 0.0)) for r in records), 3), "epochs": len(records),
+    seconds = sum(float(r.get("seconds", 0.0)) for r in records)
+    search = {"setting": mine, "seconds": round(seconds, 3), "epochs": len(records),
               "peak_memory_mib": round(peak, 1), "memory_kind": kind,
               "top_over_uniform": records[-1].get("top_over_uniform") if records else None}
     atomic_write_json(done, search)
@@ -276,7 +280,7 @@ def submitit_executor(folder: Path, cluster: str = "auto", partition: Optional[s
         params["gpus_per_node"] = gpus
     params.update(options or {})
     try:
-        executor = submitit.AutoExecutor(folder=folder / "%j", cluster=None if cluster == "auto" else cluster)
+        executor = submitit.AutoExecutor(folder=folder, cluster=None if cluster == "auto" else cluster)
         executor.update_parameters(**params)
     except (AssertionError, NameError, ValueError, TypeError, RuntimeError) as e:
         raise ZooError(f"search-bench seeds --executor submitit: {first_line(e)}; check --submitit-cluster, "
@@ -284,10 +288,15 @@ def submitit_executor(folder: Path, cluster: str = "auto", partition: Optional[s
     return executor
 
 
-def _run_local(pending: Sequence[SeedJob], jobs: int, on_done: Callable[[SeedJob, Any, Optional[BaseException]], None]) -> None:
-    # A fresh spawned process per job: no state (threads, CUDA, RSS peak) leaks from one job to the next.
+OnDone = Callable[[SeedJob, Any, Optional[BaseException]], None]  # (job, its result or None, its error or None)
+
+
+def _run_local(pending: Sequence[SeedJob], jobs: int, on_done: OnDone) -> None:
+    # A fresh spawned process per job: no state (threads, CUDA, RSS peak) leaks from one job to the
+    # next. Python 3.10's pool cannot replace its workers: there a worker's RSS peak spans its jobs.
+    fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                  max_tasks_per_child=1)
+                                                  **fresh)
     try:
         futures = {pool.submit(run_job, job): job for job in pending}
         for f in concurrent.futures.as_completed(futures):
@@ -297,8 +306,7 @@ def _run_local(pending: Sequence[SeedJob], jobs: int, on_done: Callable[[SeedJob
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_submitit(pending: Sequence[SeedJob], jobs: int, executor: Any,
-                  on_done: Callable[[SeedJob, Any, Optional[BaseException]], None]) -> None:
+def _run_submitit(pending: Sequence[SeedJob], jobs: int, executor: Any, on_done: OnDone) -> None:
     # At most `jobs` queued or running at once: the same meaning of --jobs on every cluster.
     poll = 10.0 if getattr(executor, "cluster", "") == "slurm" else 0.5
     queue, running = list(pending), []
@@ -374,9 +382,10 @@ def seed_study(recipes: Sequence[str], seeds: int, data: str = "digits", out: Un
     images = o["train_images"] or DEFAULT_TRAIN_IMAGES[o["data"]]
     train = {"epochs": o["train_epochs"], "layers": train_layers, "channels": train_channels,
              "batch_size": train_batch_size, "lr": train_lr, "seed": train_seed, "images": images, "data_seed": 0}
-    all_jobs = [SeedJob(recipe=r, seed=s, data=o["data"], out=str(out), epochs=o["epochs"], overrides=dict(overrides or {}),
-                        train=train, data_dir=None if data_dir is None else str(data_dir), download=download,
-                        device=device, threads=threads)
+    all_jobs = [SeedJob(recipe=r, seed=s, data=o["data"], out=str(out), epochs=o["epochs"],
+                        overrides=dict(overrides or {}), train=train,
+                        data_dir=None if data_dir is None else str(data_dir), download=download, device=device,
+                        threads=threads)
                 for r in recipes for s in range(o["seeds"])]
     pending = _check_existing(all_jobs)
     runner = None

@@ -23,7 +23,10 @@ Where the authors' code (Sunshine-Ye/Beta-DARTS) decides what the paper leaves o
 - the alphas' Adam keeps its weight decay of 1e-3 (`--arch_weight_decay` default, not changed by
   the script), so the recipe keeps DARTS' a_wd;
 - only the alphas are regularized (the code's `_arch_parameters`), not topology or edge betas;
-- edges pruned to fewer candidates (P-DARTS stages) take the logsumexp over their own candidates.
+- edges pruned to fewer candidates (P-DARTS stages) take the logsumexp over their own candidates;
+- the code adds the term in its first-order step only; with `--strategy second_order` the engine
+  adds it to the unrolled objective too (it does not depend on the weights, so it only adds
+  lambda * dL_beta/dalpha to the architecture gradient).
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ def smoothmax_rows(alphas: torch.Tensor, mask: Optional[torch.Tensor] = None) ->
 
 
 def beta_decay_loss(supernet: torch.nn.Module) -> torch.Tensor:
-    """The mean smoothmax of the alphas over the edges of every cell type (eq. of sec. 3, unscaled)."""
-    rows = [smoothmax_rows(supernet.alphas[t], getattr(supernet, f"mask_{t}", None))
-            for t in supernet.space.cell_types]
+    """The mean smoothmax of the alphas over the rows (edges) of every cell type (sec. 3, unscaled).
+    Any supernet whose `alphas` hold one softmax per row will do (the HyperCuboid's too)."""
+    rows = [smoothmax_rows(a, getattr(supernet, f"mask_{t}", None)) for t, a in supernet.alphas.items()]
     return torch.cat(rows).mean()
 
 

@@ -30,6 +30,9 @@ Where the paper leaves a detail open we follow the authors' code (D-X-Y/AutoDL-P
   * CIFAR setting (configs/search-opts/GDAS-NASNet-CIFAR.config): 250 epochs, batch 256, SGD
     0.025 cosine to 0.001, momentum 0.9 (Nesterov), wd 5e-4; Adam 3e-4 (0.5, 0.999) wd 1e-3;
     C 16 with N = 2 cells per stage (6 cells: the repository's NASNet search configs).
+  * Not reproduced (the engine's supernet and optimizer are shared by every method): Nesterov
+    momentum, the cosine updated every iteration instead of every epoch, and the BN-ReLU the
+    authors' search network puts before its global pooling.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ The cell is derived from softmax(alpha) times that edge weight (eq. 4's note; th
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -89,3 +89,25 @@ class EdgeNormalization(nn.Module):
     def weights(self, betas: torch.Tensor) -> torch.Tensor:
         """softmax_i(beta_{i,j}) per node j, concatenated in edge order."""
         return torch.cat([F.softmax(betas[a:b], dim=0) for a, b in self.segments])
+
+
+def stage_partial_channels(ks: Sequence[int], stages: int, default: int) -> tuple[int, ...]:
+    """K of every stage: `ks`, one per stage, or `default` (the recipe's partial_channels) in all."""
+    return tuple(int(k) for k in ks) if ks else (int(default),) * stages
+
+
+def stage_partial_channels_problem(ks: Sequence[int], stages: int, channels: int) -> Optional[str]:
+    """What is wrong with a per-stage K (for the recipe's relations), or None."""
+    if not ks:
+        return None
+    if len(ks) != stages:
+        return f"stage_partial_channels has {len(ks)} entries but there are {stages} stages; give one per stage"
+    if any(k < 1 for k in ks):
+        return f"stage_partial_channels {list(ks)} must be 1 or more (1: every channel through the ops)"
+    if any(b > a for a, b in zip(ks, ks[1:])):
+        return (f"stage_partial_channels {list(ks)} must not grow from stage to stage (DrNAS widens the ops: "
+                "6 -> 4)")
+    bad = next((k for k in ks if channels % k), None)
+    if bad is not None:
+        return f"channels {channels} do not split into 1/{bad} parts; use --channels divisible by every stage's K"
+    return None

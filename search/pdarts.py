@@ -60,6 +60,7 @@ class Stage:
     skip_dropout: float  # the stage's base rate r
     epochs: int = PDARTS_EPOCHS
     warmup_epochs: int = PDARTS_WARMUP   # epochs that update weights only
+    partial_channels: Optional[int] = None  # K of this stage's partial channels (None: the recipe's)
 
     def dropout_at(self, epoch: int) -> float:
         return skip_dropout_rate(epoch, self.skip_dropout, self.epochs, self.warmup_epochs)

@@ -25,6 +25,7 @@ from ..ops import SHARPSEPCONV_CANDIDATES, get_op_set, op_set_names
 from ..settings import MAX_CHANNELS, MAX_LAYERS, Domain, Setting
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .mixing import ARCH_REGULARIZERS, MIXINGS, PERTURBATIONS
+from .partial_channels import stage_partial_channels, stage_partial_channels_problem
 from .pdarts import Stage, stage_plan
 from .space import ABLATIONS, N3_STAGES, TOPOLOGIES
 from .supernet import WEIGHTINGS
@@ -90,6 +91,7 @@ class SearchRecipe:
     # --- PC-DARTS (arXiv:1907.05737): 1/K of each edge's channels through the ops; edge betas
     partial_channels: int = 1  # K (1: every channel goes through the ops, as DARTS)
     edge_norm: bool = False    # one beta per edge, softmaxed over each node's inputs
+    stage_partial_channels: tuple[int, ...] = ()  # K per stage (DrNAS: 6, 4); empty: partial_channels in all
     # --- the methods against skip collapse (search/mixing.py slots)
     mixing: str = "softmax"    # an entry of MIXINGS: how alphas become op weights
     mixing_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -108,10 +110,13 @@ class SearchRecipe:
     def stage_plan(self) -> tuple[Stage, ...]:
         """The search's stages: P-DARTS' progressive ones, or one stage of `layers` cells."""
         if not self.staged:
-            return (Stage(self.layers, None, 0.0, self.epochs, self.warmup_epochs),)
-        return stage_plan(cells=self.stage_layers, ops=self.stage_ops or None,
-                          skip_dropout=self.stage_dropout or None, epochs=self.epochs,
-                          warmup_epochs=self.warmup_epochs)
+            plan: tuple[Stage, ...] = (Stage(self.layers, None, 0.0, self.epochs, self.warmup_epochs),)
+        else:
+            plan = stage_plan(cells=self.stage_layers, ops=self.stage_ops or None,
+                              skip_dropout=self.stage_dropout or None, epochs=self.epochs,
+                              warmup_epochs=self.warmup_epochs)
+        ks = stage_partial_channels(self.stage_partial_channels, len(plan), self.partial_channels)
+        return tuple(dataclasses.replace(s, partial_channels=k) for s, k in zip(plan, ks))
 
     def total_epochs(self) -> int:
         return self.epochs * max(1, len(self.stage_layers))
@@ -389,6 +394,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("partial_channels", int, "K of PC-DARTS' partial channels: 1/K of each edge's channels go through "
             "its ops (1: all)", low=1, high=64),
     Setting("edge_norm", bool, "PC-DARTS edge normalization: a beta per edge, softmax over a node's inputs"),
+    Setting("stage_partial_channels", int, "K of partial channels per stage, e.g. 6,4 (DrNAS); empty: "
+            "--partial-channels in every stage", low=1, high=64, many=True),
     Setting("mixing", str, "how alphas become op weights (softmax: DARTS)", choices=_registry(MIXINGS)),
     Setting("mixing_kwargs", dict, "options of the mixing"),
     Setting("arch_regularizer", str, "a term added to the architecture objective", optional=True,
@@ -428,6 +435,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
                if r["beta_split"] and (r["strategy_kwargs"] or {}).get("one_pass") else None),
     lambda r: (f"channels {r['channels']} do not split into 1/{r['partial_channels']} parts; use --channels "
                f"divisible by {r['partial_channels']}" if r["channels"] % r["partial_channels"] else None),
+    lambda r: stage_partial_channels_problem(r["stage_partial_channels"], max(1, len(r["stage_layers"])),
+                                             r["channels"]),
     lambda r: ("edge_norm and stretchable both give the edges beta variables; choose one"
                if r["edge_norm"] and r["stretchable"] else None),
     lambda r: (f"weighting max_w reweights softmax probabilities; mixing {r['mixing']} is not a softmax "
@@ -439,6 +448,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
                "step; use first_order, second_order or mixed_level without one_pass"
                if r["perturbation"] and (STRATEGIES.canonical(r["strategy"]) == "one_level"
                                          or (r["strategy_kwargs"] or {}).get("one_pass")) else None),
+    lambda r: (f"rule fair_threshold thresholds independent sigmoid weights; mixing {r['mixing']} is not sigmoid "
+               "(use --mixing sigmoid)" if r["rule"] == "fair_threshold" and r["mixing"] != "sigmoid" else None),
     lambda r: (f"c_mid {r['c_mid']} is an option of op sets with a choke width (e.g. sharp); op set "
                f"{r['op_set']} has none" if r["c_mid"] is not None
                and "c_mid" not in get_op_set(r["op_set"]).options else None),
@@ -575,3 +586,6 @@ def register_recipe(recipe: SearchRecipe, replace: bool = False) -> SearchRecipe
 
 
 # Method modules that register recipes:
+from . import beta_decay, darts_minus, sdarts  # noqa: E402,F401
+from . import fair_darts, i_darts  # noqa: E402,F401
+from . import drnas, gdas  # noqa: E402,F401

@@ -33,11 +33,11 @@ def test_value_and_gradient_by_hand():
     net = two_edge_supernet()
     # mean of the four rows' logsumexp: (3 + 2 + 1 + 0) ln2 / 4 = 1.5 ln2
     loss = beta_decay_loss(net)
-    assert float(loss) == pytest.approx(1.5 * LN2, rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(1.5 * LN2, rel=1e-6)
     reg = BetaDecay(lam_max=50, ramp_epochs=100)
     reg.begin_epoch(10, 50)                                   # lambda = 50 * 10 / 100 = 5
     value = reg(net)
-    assert float(value) == pytest.approx(5 * 1.5 * LN2, rel=1e-6)
+    assert float(value.detach()) == pytest.approx(5 * 1.5 * LN2, rel=1e-6)
     g_normal, g_reduce = torch.autograd.grad(value, [net.alphas["normal"], net.alphas["reduce"]])
     # d/d alpha = lambda * softmax(row) / 4 rows:
     #   [0, ln3, ln4] -> softmax (1, 3, 4) / 8;  [ln2, 0, 0] -> (2, 1, 1) / 4

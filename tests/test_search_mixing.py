@@ -149,7 +149,7 @@ def test_the_perturbation_offsets_the_weight_step_only():
 
     def recording(t):
         w, i = original(t)
-        seen.append(float(w[0, 1]) - float(net.op_weights(t)[0, 1].detach()))
+        seen.append(float(w[0, 1].detach()) - float(net.op_weights(t)[0, 1].detach()))
         return w, i
 
     net.mixed_weights = recording

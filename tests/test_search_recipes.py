@@ -10,7 +10,9 @@ def test_every_recipe_of_the_cli_exists_and_cites_its_source():
     assert set(RECIPES) == {"darts_v1", "darts_v2", "pdarts", "pdarts_3b", "pdarts_n3_2g", "milenas",
                             "milenas_sc"} | {"sharpdarts", "sharpsepconv_darts"} | {
                             "milenas_sc_l8", "milenas_sc_l12", "milenas_sc_l16", "darts_wo_sc", "darts_wo_sc_input",
-                            "darts_v2_output_edges"} | {"hypercuboid", "pc_darts"}
+                            "darts_v2_output_edges"} | {"hypercuboid", "pc_darts"} | {
+                            "darts_minus", "beta_darts", "sdarts_rs", "sdarts_adv", "fair_darts", "drnas", "drnas_kl", "gdas",
+                            "i_darts"}
     for r in RECIPES.values():
         assert len(r.source) > 40
         apply_overrides(r, {})  # the paper setting itself passes the checks
