@@ -58,7 +58,7 @@ def test_pruned_edges_take_the_smoothmax_over_their_own_candidates():
             a.zero_()
         net.alphas["normal"][1, 2] = 100.0   # outside edge 1's two candidates: must not count
     # rows: ln3, ln2 (two candidates), ln3, ln3
-    assert float(beta_decay_loss(net)) == pytest.approx((3 * math.log(3) + LN2) / 4, rel=1e-6)
+    assert float(beta_decay_loss(net).detach()) == pytest.approx((3 * math.log(3) + LN2) / 4, rel=1e-6)
 
 
 def test_lambda_schedule():
@@ -68,7 +68,7 @@ def test_lambda_schedule():
     over_stage = BetaDecay(lam_max=25, ramp_epochs=None)       # 25 reached after the stage's 4 epochs
     assert [over_stage.begin_epoch(e, 4)["beta_decay_lambda"] for e in range(4)] == pytest.approx(
         [0.0, 6.25, 12.5, 18.75])
-    assert float(BetaDecay()(two_edge_supernet())) == 0.0      # before begin_epoch: the first epoch's 0
+    assert float(BetaDecay()(two_edge_supernet()).detach()) == 0.0      # before begin_epoch: the first epoch's 0
 
 
 def test_bad_options_are_one_line_errors():
