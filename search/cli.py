@@ -15,8 +15,9 @@ from .components import SPACES
 from .recipes import RECIPES, SEARCH_SETTINGS
 from .run import RUN_SETTINGS, run_search
 
-# Every recipe field but the strategy's keyword mapping is a flag; its domain is the recipe's.
-RECIPE_FLAGS = tuple(n for n in SEARCH_SETTINGS.names if SEARCH_SETTINGS[n].kind is not dict)
+# Every recipe field is a flag; its domain is the recipe's. A mapping (strategy_kwargs, mixing_kwargs, ...)
+# is a repeatable KEY=VALUE flag that updates the recipe's mapping key by key.
+RECIPE_FLAGS = SEARCH_SETTINGS.names
 
 
 def register(subparsers) -> None:

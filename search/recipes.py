@@ -488,7 +488,8 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
     """The recipe with the digits preset (when `data == "digits"`, its alphas' learning rate scaled by
     `digits_arch_lr` unless the preset gives one) and then the user's overrides.
 
-    Explicit overrides always win over the preset. When a staged recipe's `epochs` is overridden
+    Explicit overrides always win over the preset; a mapping (strategy_kwargs, mixing_kwargs, ...) updates
+    the recipe's mapping key by key. When a staged recipe's `epochs` is overridden
     without `warmup_epochs`, the weight-only warm-up keeps the paper's share (10 of 25 epochs) so
     that short runs still update the alphas.
     """
@@ -504,6 +505,9 @@ def apply_overrides(recipe: SearchRecipe, overrides: Optional[Mapping[str, Any]]
         if "a_lr" not in recipe.digits:
             out = dataclasses.replace(out, a_lr=digits_arch_lr(recipe, out))
     base = out
+    # A mapping override (strategy_kwargs, mixing_kwargs, ...) updates the recipe's mapping key by key, so
+    # that changing one option (e.g. SDARTS' epsilon) keeps the method's others.
+    overrides = {k: ({**getattr(out, k), **v} if isinstance(v, Mapping) else v) for k, v in overrides.items()}
     out = dataclasses.replace(out, **overrides)
     if "epochs" in overrides and "warmup_epochs" not in overrides and base.warmup_epochs:
         share = base.warmup_epochs / base.epochs

@@ -221,3 +221,27 @@ def test_recipe_relations_of_the_new_slots(first_op_mixing):
         assert r.arch_regularizer == "test_sum"
     finally:
         ARCH_REGULARIZERS.unregister("test_sum")
+
+
+def test_mapping_flags_take_key_value_pairs_and_update_the_recipes_mapping():
+    from zoo.search.recipes import SEARCH_SETTINGS
+    setting = SEARCH_SETTINGS["perturbation_kwargs"]
+    assert setting.check(["epsilon=0.1", "steps=3", "name=adv"]) == {"epsilon": 0.1, "steps": 3, "name": "adv"}
+    with pytest.raises(ZooError, match="is not KEY=VALUE"):
+        setting.check(["epsilon"])
+    adv = RECIPES["sdarts_adv"]
+    r = apply_overrides(adv, {"perturbation_kwargs": ["epsilon=0.1"]})
+    assert r.perturbation_kwargs == {**adv.perturbation_kwargs, "epsilon": 0.1}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--recipe", "sdarts_rs", "--perturbation-kwargs", "epsilon=-1"], "epsilon -1 is below 0"),
+    (["--recipe", "gdas", "--mixing-kwargs", "tau_min=0"], "must be numbers above 0"),
+])
+def test_bad_method_settings_are_one_line_before_any_file(tmp_path, capsys, flags, message):
+    from zoo.cli import main
+    out = tmp_path / "g.yaml"
+    assert main(["search", *flags, "--data", "digits", "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
+import yaml
+
 from .errors import ZooError, closest
 
 Choices = Union[Sequence[str], Callable[[], Sequence[str]], None]
@@ -112,6 +114,8 @@ class Setting:
 
     def _one(self, v: Any, whole: Any, where: str) -> Any:
         if self.kind is dict:
+            if isinstance(v, (list, tuple)) and all(isinstance(i, str) for i in v):
+                return self._pairs(v, whole, where)
             if not isinstance(v, Mapping):
                 raise self.error(whole, "not a mapping", where)
             return dict(v)
@@ -156,10 +160,31 @@ class Setting:
                 x = int(x)
         return x if self.kind is int else float(x)
 
+    def _pairs(self, items: Sequence[str], whole: Any, where: str) -> dict[str, Any]:
+        """KEY=VALUE texts (a mapping flag given on the command line), each value read as a YAML scalar."""
+        out: dict[str, Any] = {}
+        for item in items:
+            key, sep, text = item.partition("=")
+            if not sep or not key.strip():
+                raise self.error(whole, f"{item!r} is not KEY=VALUE", where)
+            try:
+                value = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                value = text
+            if isinstance(value, (dict, list)):
+                raise self.error(whole, f"{item!r}: give one plain value per KEY=VALUE", where)
+            out[key.strip()] = value
+        return out
+
     def add_to(self, parser: Union[argparse.ArgumentParser, argparse._ArgumentGroup], help: str = "",
                dest: Optional[str] = None, default: Any = None) -> None:
         """A command-line flag taking the raw text; the value is checked by `check` (so the command
-        line and the Python API give the same error)."""
+        line and the Python API give the same error). A mapping is a repeatable KEY=VALUE flag."""
+        if self.kind is dict:
+            parser.add_argument(self.flag, dest=dest or self.name, default=default, action="append",
+                                metavar="KEY=VALUE", help=f"{help or self.help} (repeatable KEY=VALUE; updates the "
+                                                          "recipe's own options key by key)")
+            return
         if self.kind is bool and not self.many:
             parser.add_argument(self.flag, dest=dest or self.name, action=argparse.BooleanOptionalAction,
                                 default=default, help=help or self.help)
