@@ -38,7 +38,7 @@ DARTS-space/model_search.py, DARTS-space/train_search.py, architect.py, utils.py
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +48,6 @@ from zoo.errors import ZooError
 
 from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing
 from .recipes import _DIGITS_STAGED, SearchRecipe, register_recipe
-from .space import SearchSpace
 
 DRNAS_STAGE_K = (6, 4)          # train_search.py `ks`
 DRNAS_STAGE_OPS = (7, 4)        # train_search.py `num_keeps` (7 = every op of the first stage)

@@ -31,3 +31,14 @@ def comparable(path):
     """Everything a search decides (cells, alphas, record), without the file's own name."""
     g = zoo.load_genotype(path)
     return g.cells, g.stages, g.search, g.presets, g.source
+
+
+def tiny_digits_search(tmp_path, recipe, epochs=2, **overrides):
+    """A short digits search of `recipe` at a tiny size (real digits images); checks that the zoo builds
+    and runs the genotype it writes, and returns (genotype, history file text)."""
+    size = {"epochs": epochs, "subset": 48, "batch_size": 16, "layers": 3, "channels": 4, "nodes": 2}
+    out = run_search(recipe, data="digits", out=tmp_path / f"{recipe}.yaml", seed=0, progress=False,
+                     log=lambda line: None, threads=1, overrides={**size, **overrides})
+    model = zoo.create_model(out, layers=3, channels=8)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    return zoo.load_genotype(out), (tmp_path / f"{recipe}.history.json").read_text()

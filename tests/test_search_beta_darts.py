@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 
-import zoo
 from zoo.errors import ZooError
-from zoo.search import SearchSpace, Supernet, run_search
+from zoo.search import SearchSpace, Supernet
 from zoo.search.beta_decay import BetaDecay, beta_decay_loss
 from zoo.search.mixing import ARCH_REGULARIZERS, make_regularizer
 from zoo.search.recipes import apply_overrides, get_recipe
+
+from search_helpers import tiny_digits_search
 from zoo.search.strategies import make_strategy
 
 LN2 = math.log(2)
@@ -110,13 +111,6 @@ def test_beta_darts_recipe():
 
 @pytest.mark.slow
 def test_beta_darts_digits_search_writes_a_genotype_the_zoo_builds(tmp_path):
-    out = run_search("beta_darts", data="digits", out=tmp_path / "beta.yaml", seed=0, progress=False,
-                     log=lambda line: None, threads=1,
-                     overrides={"epochs": 2, "subset": 48, "batch_size": 16, "layers": 3, "channels": 4,
-                                "nodes": 2})
-    g = zoo.load_genotype(out)
+    g, history = tiny_digits_search(tmp_path, "beta_darts")
     assert g.search["settings"]["arch_regularizer"] == "beta_decay"
-    model = zoo.create_model(out, layers=3, channels=8)
-    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
-    history = (tmp_path / "beta.history.json").read_text()
     assert '"beta_decay_lambda"' in history

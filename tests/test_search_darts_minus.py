@@ -5,11 +5,12 @@ search whose genotype the zoo builds."""
 import pytest
 import torch
 
-import zoo
 from zoo.errors import ZooError
 from zoo.ops import FactorizedReduce
-from zoo.search import SearchSpace, Supernet, run_search
+from zoo.search import SearchSpace, Supernet
 from zoo.search.recipes import apply_overrides, get_recipe
+
+from search_helpers import tiny_digits_search
 from zoo.search.supernet import MixedOp
 
 
@@ -71,13 +72,6 @@ def test_darts_minus_recipe_is_the_authors():
 
 @pytest.mark.slow
 def test_darts_minus_digits_search_writes_a_genotype_the_zoo_builds(tmp_path):
-    out = run_search("darts_minus", data="digits", out=tmp_path / "dm.yaml", seed=0, progress=False,
-                     log=lambda line: None, threads=1,
-                     overrides={"epochs": 2, "subset": 48, "batch_size": 16, "layers": 3, "channels": 4,
-                                "nodes": 2})
-    g = zoo.load_genotype(out)
+    g, history = tiny_digits_search(tmp_path, "darts_minus")
     assert g.search["settings"]["aux_skip"] == 1.0
-    model = zoo.create_model(out, layers=3, channels=8)
-    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
-    history = (tmp_path / "dm.history.json").read_text()
     assert '"aux_skip": 1.0' in history and '"aux_skip": 0.5' in history
