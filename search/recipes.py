@@ -450,6 +450,9 @@ SEARCH_SETTINGS = Domain("search recipe", (
                                          or (r["strategy_kwargs"] or {}).get("one_pass")) else None),
     lambda r: (f"rule fair_threshold thresholds independent sigmoid weights; mixing {r['mixing']} is not sigmoid "
                "(use --mixing sigmoid)" if r["rule"] == "fair_threshold" and r["mixing"] != "sigmoid" else None),
+    lambda r: (f"rule {r['rule']} chooses the cell's topology itself and would ignore the stretchable topology "
+               "variables; use --rule standard with --stretchable"
+               if r["stretchable"] and hasattr(RULES.get(r["rule"]), "cell") else None),
     lambda r: (f"c_mid {r['c_mid']} is an option of op sets with a choke width (e.g. sharp); op set "
                f"{r['op_set']} has none" if r["c_mid"] is not None
                and "c_mid" not in get_op_set(r["op_set"]).options else None),
