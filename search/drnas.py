@@ -23,12 +23,12 @@ DARTS-space/model_search.py, DARTS-space/train_search.py, architect.py, utils.py
     20 cells, C 36, batch 64, SGD 0.1 cosine to 0 over all 50 epochs, momentum 0.9, wd 3e-4, clip 5;
     Adam 6e-4 (0.5, 0.999), first order, the alphas stepped before the weights.
   * Stage transfer: the code keeps stage 1's supernet, widens every op from C/6 to C/4 channels
-    (`wider`, Net2Net-style random mapping) and keeps the surviving ops' alphas. The engine builds
-    each stage fresh, as P-DARTS does: stage 2 re-learns its weights in its 10 weight-only epochs
-    and its alphas start at 1e-3 * N(0, 1) (beta ~ 1), so the final choice among the 4 kept ops
-    rests on stage 2's 15 architecture epochs instead of 30. The weights' cosine also restarts
-    per stage (0.1 -> 0 over 25 epochs, twice) where the code runs one 50-epoch cosine (stage 2
-    starts at 0.05). Both are deviations of this implementation.
+    (`wider`, Net2Net-style random mapping) and keeps the surviving ops' alphas. The recipes keep
+    the alphas too (`carry_alphas`: stage 2 starts from stage 1's alphas of its 4 ops) and run one
+    cosine over both stages (`lr_spans_stages`: stage 2 starts at lr 0.05, as the code's single
+    50-epoch schedule). The weights are not carried: the engine builds stage 2's supernet fresh at
+    K 4 and it re-learns its weights in its 10 weight-only epochs (a deviation of this
+    implementation; Net2Net widening of every op type is not implemented).
   * Evaluation: the code also samples in eval mode; here eval mode (and `probabilities`, which
     derivation and plots read) uses the Dirichlet mean beta / sum(beta). The code derives the
     genotype from softmax(alpha): the same op per edge (both increase with alpha), but edges are
@@ -165,7 +165,7 @@ _DRNAS = dict(
     strategy="first_order", mixing="dirichlet", candidates=DRNAS_OPS, channels=36, stage_layers=(20, 20),
     stage_ops=DRNAS_STAGE_OPS, partial_channels=DRNAS_STAGE_K[0], epochs=25, warmup_epochs=10, batch_size=64,
     w_lr=0.1, w_lr_min=0.0, w_momentum=0.9, w_wd=3e-4, grad_clip=5.0, a_lr=6e-4, a_betas=(0.5, 0.999),
-    eval_layers=20, eval_channels=36, eval_drop_path=0.3, stage_partial_channels=DRNAS_STAGE_K,
+    eval_layers=20, eval_channels=36, eval_drop_path=0.3, stage_partial_channels=DRNAS_STAGE_K, carry_alphas=True, lr_spans_stages=True,
     # K 6 and 4 both divide C 12; two stages of 5 cells, 2 epochs each (the first weight-only), 256
     # images: 20 cells' worth of mixed edges at 7 ops cost about twice a DARTS digits run per image.
     digits=dict(_DIGITS_STAGED, channels=12, stage_layers=(5, 5), epochs=2, subset=256))

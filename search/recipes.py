@@ -75,6 +75,8 @@ class SearchRecipe:
     stage_ops: tuple[int, ...] = ()  # candidate ops per edge in each stage
     stage_dropout: tuple[float, ...] = ()  # skip_connect dropout at the start of each stage
     warmup_epochs: int = 0  # epochs per stage that train only the weights
+    carry_alphas: bool = False  # a stage starts from the previous stage's alphas of its kept ops (DrNAS)
+    lr_spans_stages: bool = False  # one weights' lr schedule over all stages (DrNAS), not one per stage (P-DARTS)
     # --- discretization
     rule: str = "standard"
     max_skips: Optional[int] = None  # at most this many skip_connect in the normal cells
@@ -377,6 +379,10 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("stage_dropout", float, "skip_connect dropout per stage, e.g. 0.1,0.4,0.7", low=0, high=1,
             high_open=True, many=True),
     Setting("warmup_epochs", int, "epochs per stage without alpha updates", low=0, high=100_000),
+    Setting("lr_spans_stages", bool, "one weights' lr schedule over all stages (DrNAS); off: the schedule restarts "
+            "every stage (P-DARTS)"),
+    Setting("carry_alphas", bool, "each stage starts from the previous stage's alphas of the ops it kept (DrNAS); "
+            "off: fresh alphas per stage (P-DARTS)"),
     Setting("rule", str, "discretization rule", choices=_registry(RULES)),
     Setting("max_skips", int, "at most this many skip_connect in the normal cells", low=0, high=64, optional=True),
     Setting("eval_layers", int, "cells of the evaluation network written as the preset (none: the search depth)",

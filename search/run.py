@@ -24,6 +24,7 @@ import itertools
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
 
@@ -51,7 +52,7 @@ from .components import SCHEDULES, SPACES
 from .epoch import EpochMeter, autocast, check_finite, evaluate, to_device
 from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_cells, write_genotype,
                       write_history_files)
-from .pdarts import Stage, next_stage_candidates
+from .pdarts import Stage, carry_alphas, next_stage_candidates
 from .recipes import SearchRecipe, apply_overrides, get_recipe
 from .supernet import RECOMPUTE
 from .mixing import make_mixing, make_perturbation, make_regularizer
@@ -266,18 +267,20 @@ class SearchRun:
         self.start_time = time.time()
         supernet = None
         for index in range(first_stage, len(plan)):
-            supernet = self._run_stage(index, candidates)
+            supernet = self._run_stage(index, candidates, supernet if cfg.carry_alphas else None)
             if index + 1 < len(plan) and plan[index + 1].ops_per_edge:
                 pruned = next_stage_candidates(supernet, plan[index + 1].ops_per_edge)
                 candidates = {ct: [list(c) for c in edges] for ct, edges in pruned.items()}
         assert supernet is not None
         return self._finish(supernet)
 
-    def _run_stage(self, index: int, candidates):
+    def _run_stage(self, index: int, candidates, previous=None):
         cfg, ctx, dev, stage = self.cfg, self.ctx, self.device, self.plan[index]
         # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
         torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
         supernet = SPACES.get(cfg.space).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
+        if previous is not None:  # a resumed stage's checkpoint then overwrites them with its own
+            carry_alphas(previous, supernet)
         if self.opts.recompute != "none":
             if not hasattr(supernet, "set_recompute"):
                 raise ZooError(f"search space {cfg.space!r}: its supernet cannot recompute activations; "
@@ -291,8 +294,7 @@ class SearchRun:
                                 weight_decay=cfg.w_wd)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
-        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, stage.epochs, cfg.w_lr_min, cfg.lr_power,
-                                               **({"warmup": cfg.lr_warmup_epochs} if cfg.lr_warmup_epochs else {}))
+        sched = self._schedule(w_opt, index)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []
         strategy = make_strategy(cfg.strategy, supernet, wrap(w_opt), wrap(a_opt), grad_clip=cfg.grad_clip,
@@ -323,6 +325,22 @@ class SearchRun:
                 raise SearchPaused(f"paused after epoch {done}/{self.total_epochs}; the checkpoint is in "
                                    f"{self.store.folder}; rerun with --resume to continue")
         return supernet
+
+    def _schedule(self, w_opt, index: int):
+        """The weights' lr schedule of stage `index`: over the stage's epochs (P-DARTS restarts it every
+        stage), or with `lr_spans_stages` one schedule over the whole run, advanced past the earlier
+        stages' epochs (DrNAS' single cosine over both stages)."""
+        cfg = self.cfg
+        span = cfg.lr_spans_stages and len(self.plan) > 1
+        epochs = self.total_epochs if span else self.plan[index].epochs
+        sched = SCHEDULES.get(cfg.lr_schedule)(w_opt, epochs, cfg.w_lr_min, cfg.lr_power,
+                                               **({"warmup": cfg.lr_warmup_epochs} if cfg.lr_warmup_epochs else {}))
+        if span:
+            with warnings.catch_warnings():  # stepped ahead before any optimizer step, on purpose
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(sum(s.epochs for s in self.plan[:index])):
+                    sched.step()
+        return sched
 
     def _run_epoch(self, index: int, epoch: int, supernet, strategy, sched, candidates) -> None:
         opts, ctx, dev, stage = self.opts, self.ctx, self.device, self.plan[index]

@@ -128,3 +128,37 @@ def test_drnas_stages_widen_the_ops_from_k6_to_k4():
          {t: [cfg.candidates[:4]] * space.num_edges for t in space.cell_types}).partial_channels
          for i, s in enumerate(cfg.stage_plan())]
     assert k == [6, 4]
+
+
+def test_carry_alphas_copies_the_kept_ops_alphas_into_the_next_stage():
+    from zoo.search.pdarts import carry_alphas
+    space = SearchSpace(candidates=("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"), nodes=1)
+    first = Supernet(space, channels=4, layers=3, num_classes=3)
+    with torch.no_grad():
+        for t in space.cell_types:
+            first.alphas[t].copy_(torch.tensor([[0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0]]))
+    kept = {t: [("max_pool_3x3", "skip_connect"), ("none", "avg_pool_3x3")] for t in space.cell_types}
+    second = Supernet(space, channels=4, layers=3, num_classes=3, edge_candidates=kept)
+    carry_alphas(first, second)
+    assert second.alphas["normal"].tolist() == [[pytest.approx(0.4), pytest.approx(0.2)], [1.0, 3.0]]
+
+
+def test_drnas_stages_carry_the_alphas_and_run_one_cosine(tmp_path):
+    import json
+    from search_helpers import TINY_STAGED, search
+    search(tmp_path, "span", recipe="pdarts", epochs=2, overrides={
+        **TINY_STAGED, "stage_layers": "3,3", "stage_ops": "8,5", "stage_dropout": "0.1,0.4", "w_lr_min": 0,
+        "lr_spans_stages": True, "carry_alphas": True})
+    records = json.loads((tmp_path / "span.history.json").read_text())["records"]
+    # one cosine over the run's 4 epochs from 0.025: 0.025 (1 + cos(pi e / 4)) / 2 (per stage: 0.025, 0.0125 twice)
+    assert [round(r["lr"], 5) for r in records] == [0.025, 0.02134, 0.0125, 0.00366]
+    # stage 2's first epoch trains only the weights, so its op weights are stage 1's last softmax
+    # restricted to the kept ops and renormalized: the carried alphas
+    end1, start2 = records[1], records[2]
+    for t, edges in start2["weights"].items():
+        for e, row in enumerate(edges):
+            before = dict(zip(end1["candidates"][t][e], end1["weights"][t][e]))
+            kept = start2["candidates"][t][e]
+            total = sum(before[o] for o in kept)
+            assert row == pytest.approx([before[o] / total for o in kept], rel=1e-4)
+    assert get_recipe("drnas").carry_alphas and get_recipe("drnas").lr_spans_stages
