@@ -1,4 +1,4 @@
-"""The search steps as the methods' authors compute them (issue 14), pinned by values worked out by hand.
+"""The search steps as the methods' authors compute them, pinned by values worked out by hand.
 
 A two-class toy model keeps every gradient small enough to do on paper: logits = k * alpha + x @ w,
 with alpha and w starting at zero, batches of one sample. Cross-entropy with target 0 then has

@@ -1,19 +1,15 @@
 """A fixed-seed digits search writes a genotype file byte-identical to the pinned one.
 
 The pin is the whole file: cells, alphas to 6 decimals, the search record and the recipe's
-settings. It changed only with deliberate changes, each named in its commit: the recipe fields
-`space` and `lr_schedule` (architecture issue), the recipe's source citations, and the P-DARTS
-alpha-gradient clip `strategy_kwargs: {arch_grad_clip: 5.0}` (issue 14; a settings line only: in
-this search the alpha gradients' norm stays below 0.07, so the clip never acts and the cells and
-alphas did not change), and the stretchable-cells / thesis-ablation fields `space_ablation`,
-`topology`, `out_edges`, `eval_params_m` (issue 8 secs. 2-3; settings lines only, at their
-defaults), and the sharpDARTS search fields `lr_power`, `c_mid`, `weighting`, `cutout`,
-`autoaugment` (issue 8 sec. 1; settings lines only, at their defaults), and the digits preset's
-scaled alphas' learning rate (`digits_arch_lr`: a_lr 0.0006 -> 0.219 for this recipe, issue 8 sec. 4;
-cells, alphas and candidates changed on purpose: the alphas now move by up to 0.68 instead of
-0.003) with the fields `lr_warmup_epochs`, `beta_split` (issue 8), `partial_channels`, `edge_norm`
-(issue 10) at their defaults. Bit-exact CPU results hold for one torch build; under another build the
-cells and alphas must still agree."""
+settings. It changes only with deliberate changes, each named in its commit. Cells and alphas
+changed once, on purpose: the digits preset's scaled alphas' learning rate (`digits_arch_lr`: a_lr
+0.0006 -> 0.219 for this recipe; the alphas now move by up to 0.68 instead of 0.003). Every other
+change was a settings line only: new recipe fields at their defaults (the search components, the
+stretchable-cells and thesis-ablation fields, the sharpDARTS fields, PC-DARTS' partial channels and
+edge normalization, the skip-collapse methods' mixing, regularizer, perturbation, auxiliary skip and
+stage options), the source citations, and P-DARTS' alpha-gradient clip (in this search the alpha
+gradients' norm stays below 0.07, so the clip never acts). Bit-exact CPU results hold for one torch
+build; under another build the cells and alphas must still agree."""
 
 import difflib
 from pathlib import Path
