@@ -64,6 +64,7 @@ class SearchRecipe:
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
+    w_nesterov: bool = False  # Nesterov momentum for the weights (GDAS' code)
     w_wd: float = 3e-4
     grad_clip: Optional[float] = 5.0  # max norm of the weight gradients; None or 0: no clip
     a_lr: float = 3e-4
@@ -367,6 +368,7 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("w_lr", float, "weights' SGD learning rate", low=0, high=10, low_open=True),
     Setting("w_lr_min", float, "weights' final learning rate", low=0, high=10),
     Setting("w_momentum", float, "weights' SGD momentum", low=0, high=1, high_open=True),
+    Setting("w_nesterov", bool, "Nesterov momentum for the weights' SGD"),
     Setting("w_wd", float, "weights' weight decay", low=0, high=1),
     Setting("grad_clip", float, "gradient norm clip for the weights (none or 0: no clip)", low=0, high=1e6,
             optional=True),

@@ -291,7 +291,7 @@ class SearchRun:
         if ctx.enabled:
             ddp.broadcast_parameters(supernet)
         w_opt = torch.optim.SGD(supernet.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
-                                weight_decay=cfg.w_wd)
+                                weight_decay=cfg.w_wd, nesterov=cfg.w_nesterov)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
         sched = self._schedule(w_opt, index)

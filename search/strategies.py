@@ -257,7 +257,10 @@ class SecondOrder(ArchStrategy):
                 d = d + wd * p.detach()
             mu = group.get("momentum", 0.0) or 0.0
             buf = self.w_optimizer.state.get(p, {}).get("momentum_buffer") if mu else None
-            if buf is not None:
+            if mu and group.get("nesterov"):
+                # torch's SGD: buf' = mu buf + d (buf' = d on the first step), then steps by d + mu buf'
+                d = d + mu * (d if buf is None else mu * buf + d)
+            elif buf is not None:
                 d = d + mu * buf
             out.append(d)
         return out

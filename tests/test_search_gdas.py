@@ -172,3 +172,24 @@ def test_gdas_digits_search_writes_a_genotype_the_zoo_builds(tmp_path):
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
     records = json.loads((tmp_path / "gdas.history.json").read_text())["records"]
     assert records[0]["schedule"] == {"tau": 10.0}     # one epoch: tau_max throughout
+
+
+def test_the_unrolled_step_predicts_a_nesterov_sgd_step_exactly():
+    # w' of the second-order step must be the weight optimizer's next step, Nesterov included:
+    # buf' = mu buf + g, step = g + mu buf' (first step: buf' = g); checked against torch's own step.
+    from zoo.search.strategies import SecondOrder
+    torch.manual_seed(0)
+    net = Supernet(SearchSpace(candidates=("skip_connect", "avg_pool_3x3"), nodes=1), channels=4, layers=3,
+                   num_classes=3)
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    strategy = SecondOrder(net, w_opt, torch.optim.Adam(net.arch_parameters(), lr=0.1))
+    x, y = torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    for _ in range(2):  # the first step (no buffer yet), then one with a buffer
+        w_opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        grads = [p.grad.clone() for p in strategy.weights]
+        predicted = [p.detach() - 0.1 * d for p, d in zip(strategy.weights, strategy._optimizer_direction(grads))]
+        w_opt.step()
+        for p, q in zip(strategy.weights, predicted):
+            assert torch.allclose(p.detach(), q, atol=1e-6)
+    assert get_recipe("gdas").w_nesterov
