@@ -7,8 +7,8 @@ changed once, on purpose: the digits preset's scaled alphas' learning rate (`dig
 change was a settings line only: new recipe fields at their defaults (the search components, the
 stretchable-cells and thesis-ablation fields, the sharpDARTS fields, PC-DARTS' partial channels and
 edge normalization, GDAS' Nesterov momentum, the skip-collapse methods' mixing, regularizer,
-perturbation, auxiliary skip and stage options), the source citations, and P-DARTS' alpha-gradient clip (in this search the alpha
-gradients' norm stays below 0.07, so the clip never acts). Bit-exact CPU results hold for one torch
+perturbation, auxiliary skip and stage options), the source citations, and P-DARTS' alpha-gradient
+clip (in this search the alpha gradients' norm stays below 0.07, so the clip never acts). Bit-exact CPU results hold for one torch
 build; under another build the cells and alphas must still agree."""
 
 import difflib
