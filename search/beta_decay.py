@@ -37,7 +37,7 @@ import torch
 
 from zoo.errors import ZooError
 
-from .mixing import ARCH_REGULARIZERS, ArchRegularizer
+from .mixing import ARCH_REGULARIZERS, ArchRegularizer, candidate_mask
 from .recipes import _DIGITS_SINGLE, SearchRecipe, register_recipe
 
 
@@ -51,7 +51,7 @@ def smoothmax_rows(alphas: torch.Tensor, mask: Optional[torch.Tensor] = None) ->
 def beta_decay_loss(supernet: torch.nn.Module) -> torch.Tensor:
     """The mean smoothmax of the alphas over the rows (edges) of every cell type (sec. 3, unscaled).
     Any supernet whose `alphas` hold one softmax per row will do (the HyperCuboid's too)."""
-    rows = [smoothmax_rows(a, getattr(supernet, f"mask_{t}", None)) for t, a in supernet.alphas.items()]
+    rows = [smoothmax_rows(a, candidate_mask(supernet, t)) for t, a in supernet.alphas.items()]
     return torch.cat(rows).mean()
 
 

@@ -34,7 +34,7 @@ edge normalization (PC-DARTS, arXiv:1907.05737 sec. 3.3) before any rule, each e
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence, Union
 
 from zoo.errors import ZooError
 from zoo.genotype import NUM_CELL_INPUTS, Genotype, make_genotype
@@ -45,10 +45,20 @@ from .stretchable import live_edges
 
 EdgeWeights = Sequence[Mapping[str, float]]
 Node = list[tuple[str, int]]
+
+
+class CellRule(Protocol):
+    """A rule that chooses a cell's edges itself (see "own topology" above)."""
+
+    def cell(self, weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], space: Any,
+             max_skips: Optional[int]) -> list[Node]: ...
+
+
 # A discretization rule turns one cell type's edge weights into the weights the edges and ops are
 # ranked by: "standard" ranks by the softmax weights themselves (DARTS); "grouping" first sums
-# them per op group and gives the sum to the group's best op (the thesis' grouping rule).
-RULES: Registry[Callable[[EdgeWeights, Any], EdgeWeights]] = Registry("discretization rule")
+# them per op group and gives the sum to the group's best op (the thesis' grouping rule). Or it is a
+# CellRule, which derive_cells asks for the whole cell.
+RULES: Registry[Union[Callable[[EdgeWeights, Any], EdgeWeights], CellRule]] = Registry("discretization rule")
 SKIP = "skip_connect"
 
 

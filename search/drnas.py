@@ -46,7 +46,7 @@ from torch.distributions import Dirichlet, kl_divergence
 
 from zoo.errors import ZooError
 
-from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing
+from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing, candidate_mask
 from .recipes import _DIGITS_STAGED, SearchRecipe, register_recipe
 
 DRNAS_STAGE_K = (6, 4)          # train_search.py `ks`
@@ -123,7 +123,7 @@ class DirichletKL(ArchRegularizer):
     def __call__(self, supernet: torch.nn.Module) -> torch.Tensor:
         total = None
         for t, alphas in supernet.alphas.items():
-            kl = dirichlet_kl(alphas, getattr(supernet, f"mask_{t}", None), self.prior)
+            kl = dirichlet_kl(alphas, candidate_mask(supernet, t), self.prior)
             total = kl if total is None else total + kl
         return self.scale * total
 

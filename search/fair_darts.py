@@ -59,7 +59,7 @@ from zoo.errors import ZooError
 from zoo.genotype import NUM_CELL_INPUTS
 
 from .discretize import RULES, SKIP, EdgeWeights, Node, _prune_unfed, best_op, select_edges
-from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing
+from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing, candidate_mask
 from .recipes import _DIGITS_SINGLE, SearchRecipe, register_recipe
 from .space import SearchSpace
 
@@ -100,7 +100,7 @@ def zero_one_loss(supernet: torch.nn.Module) -> torch.Tensor:
     values = []
     for t in supernet.space.cell_types:
         s = torch.sigmoid(supernet.alphas[t])
-        mask = getattr(supernet, f"mask_{t}", None)
+        mask = candidate_mask(supernet, t)
         values.append(s.flatten() if mask is None else s[mask])
     return -((torch.cat(values) - 0.5) ** 2).mean()
 
@@ -135,9 +135,6 @@ class ThresholdRule:
             raise ZooError(f"threshold {threshold!r}, rule fair_threshold; give a sigmoid level in (0, 1) "
                            "(Fair DARTS: 0.85)")
         self.threshold = float(threshold)
-
-    def __call__(self, weights: EdgeWeights, ops: Any) -> EdgeWeights:
-        return weights
 
     def cell(self, weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], space: Any,
              max_skips: Optional[int]) -> list[Node]:

@@ -158,9 +158,6 @@ class StrongestPairs:
     def __init__(self, k: int = 2):
         self.k = k
 
-    def __call__(self, weights: EdgeWeights, ops: Any) -> EdgeWeights:
-        return weights
-
     def cell(self, weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], space: Any,
              max_skips: Optional[int]) -> list[Node]:
         pools: dict[int, list[tuple[float, str, int]]] = {}

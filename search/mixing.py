@@ -57,10 +57,6 @@ class Mixing:
     def begin_epoch(self, epoch: int, epochs: int) -> dict[str, float]:
         return {}
 
-    def config(self) -> dict[str, Any]:
-        """Constructor keywords as plain data (the supernet's config records them)."""
-        return {}
-
 
 class ArchRegularizer:
     """A term added to the architecture objective; `__call__` returns it already scaled."""
@@ -103,6 +99,13 @@ def make_regularizer(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = 
 
 def make_perturbation(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = None) -> Optional[Perturbation]:
     return None if name is None else PERTURBATIONS.get(name)(**dict(kwargs or {}))
+
+
+def candidate_mask(supernet: torch.nn.Module, cell_type: str) -> Optional[torch.Tensor]:
+    """Which candidates each edge of `cell_type` has (bool, num_edges x width), for the alphas of a
+    supernet whose edges may have fewer candidates than the widest (P-DARTS' pruned stages); None
+    for a supernet without such masks (the HyperCuboid's)."""
+    return getattr(supernet, f"mask_{cell_type}", None)
 
 
 def linear_decay(start: float, epoch: int, epochs: int) -> float:

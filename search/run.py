@@ -319,12 +319,16 @@ class SearchRun:
             if ctx.enabled:
                 torch.distributed.barrier()
             self.epochs_this_call += 1
-            done = sum(s.epochs for s in self.plan[:index]) + epoch + 1
+            done = self._epochs_before(index) + epoch + 1
             if self.opts.stop_after_epochs is not None and self.epochs_this_call >= self.opts.stop_after_epochs \
                     and done < self.total_epochs:
                 raise SearchPaused(f"paused after epoch {done}/{self.total_epochs}; the checkpoint is in "
                                    f"{self.store.folder}; rerun with --resume to continue")
         return supernet
+
+    def _epochs_before(self, index: int) -> int:
+        """Epochs of the stages before stage `index`."""
+        return sum(s.epochs for s in self.plan[:index])
 
     def _schedule(self, w_opt, index: int):
         """The weights' lr schedule of stage `index`: over the stage's epochs (P-DARTS restarts it every
@@ -338,7 +342,7 @@ class SearchRun:
         if span:
             with warnings.catch_warnings():  # stepped ahead before any optimizer step, on purpose
                 warnings.simplefilter("ignore", UserWarning)
-                for _ in range(sum(s.epochs for s in self.plan[:index])):
+                for _ in range(self._epochs_before(index)):
                     sched.step()
         return sched
 
@@ -395,7 +399,7 @@ class SearchRun:
         if not math.isfinite(eval_loss):
             check_finite({"eval_loss": eval_loss}, supernet, where, ctx, dev, self.store)
         record = meter.record(supernet, self.cfg, index, epoch, stage, lr, p_skip, arch_on, eval_loss, eval_acc,
-                              time.time() - t0, sum(s.epochs for s in self.plan[:index]) + epoch + 1)
+                              time.time() - t0, self._epochs_before(index) + epoch + 1)
         record["top_over_uniform"] = top_over_uniform(record["weights"])
         if schedule:
             record["schedule"] = {k: float(v) for k, v in schedule.items()}

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 
 from zoo.errors import ZooError
 
-from .mixing import PERTURBATIONS, Perturbation
+from .mixing import PERTURBATIONS, Perturbation, candidate_mask
 from .recipes import _DARTS_SOURCE, _DIGITS_SINGLE, SearchRecipe, register_recipe
 
 Rows = dict[str, torch.Tensor]
@@ -129,7 +129,7 @@ class _Radius(Perturbation):
         """The unperturbed mixed weights and candidate masks of every cell type."""
         with torch.no_grad():
             base = {t: net.edge_weights(t).detach() for t in net.space.cell_types}
-        return base, {t: getattr(net, f"mask_{t}", None) for t in net.space.cell_types}
+        return base, {t: candidate_mask(net, t) for t in net.space.cell_types}
 
 
 class RandomPerturbation(_Radius):

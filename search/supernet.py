@@ -30,7 +30,7 @@ from zoo.network import add_stem, check_recompute, recomputed, run_stem
 from zoo.ops import FactorizedReduce, OpSet, ReLUConvBN, get_op_set, is_identity
 
 from .discretize import derive_genotype
-from .mixing import linear_decay, make_mixing
+from .mixing import candidate_mask, linear_decay, make_mixing
 from .partial_channels import EdgeNormalization, PartialChannels, check_partial_channels
 from .space import SearchSpace
 from .stretchable import OutputEdgeTopology, make_topology
@@ -142,12 +142,12 @@ class SearchCell(nn.Module):
         return self._forward(s0, s1, weights, scales, index)
 
     def _edge(self, e: int, x: torch.Tensor, w: torch.Tensor, index: Optional[torch.Tensor]) -> torch.Tensor:
-        i = None if index is None else index[e]
+        # An edge takes a sampled op index only when the mixing samples one (PartialChannels and test
+        # doubles of MixedOp take (x, w) otherwise).
+        args = (x, w) if index is None else (x, w, index[e])
         if self.recompute == "mixed_op" and self.training:
-            if i is None:
-                return recomputed(self.edges[e], self.edges[e], x, w)
-            return recomputed(self.edges[e], self.edges[e], x, w, i)
-        return self.edges[e](x, w) if i is None else self.edges[e](x, w, i)
+            return recomputed(self.edges[e], self.edges[e], *args)
+        return self.edges[e](*args)
 
     def _forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor,
                  scales: Optional[torch.Tensor] = None, index: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -334,7 +334,7 @@ class Supernet(nn.Module):
 
     # ------------------------------------------------------------------ weights of the mixed ops
     def _mask(self, cell_type: str) -> Optional[torch.Tensor]:
-        return getattr(self, f"mask_{cell_type}") if self._ragged[cell_type] else None
+        return candidate_mask(self, cell_type) if self._ragged[cell_type] else None
 
     def op_weights(self, cell_type: str) -> torch.Tensor:
         """The mixing's probabilities of each edge's own candidates (num_edges x width; DARTS: the
@@ -356,7 +356,7 @@ class Supernet(nn.Module):
         if self.weighting == "max_w":
             w = max_w(w)
             if self._ragged[cell_type]:
-                w = w * getattr(self, f"mask_{cell_type}").to(w.dtype)
+                w = w * self._mask(cell_type).to(w.dtype)
         if self.topology is not None:
             w = w * self.topology.merged(self.betas[cell_type]).unsqueeze(-1)
         if self._offsets is not None and cell_type in self._offsets:
