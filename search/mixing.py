@@ -89,16 +89,26 @@ ARCH_REGULARIZERS: Registry[type[ArchRegularizer]] = Registry("architecture regu
 PERTURBATIONS: Registry[type[Perturbation]] = Registry("perturbation")
 
 
+def _build(registry: Registry, field: str, name: str, *args: Any, kwargs: Optional[Mapping[str, Any]] = None) -> Any:
+    """registry[name](*args, **kwargs); a value of the wrong type (e.g. `steps=zero`) that the entry's own
+    checks do not catch becomes one line naming the recipe field, not a traceback."""
+    try:
+        return registry.get(name)(*args, **dict(kwargs or {}))
+    except (TypeError, ValueError) as e:
+        raise ZooError(f"{registry.slot} {name}: {field}_kwargs {dict(kwargs or {})} do not fit it ({e}); "
+                       f"give numbers where it takes numbers (see `{field}` in docs/skip-collapse.md)") from None
+
+
 def make_mixing(name: str, space: "SearchSpace", kwargs: Optional[Mapping[str, Any]] = None) -> Mixing:
-    return MIXINGS.get(name)(space, **dict(kwargs or {}))
+    return _build(MIXINGS, "mixing", name, space, kwargs=kwargs)
 
 
 def make_regularizer(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = None) -> Optional[ArchRegularizer]:
-    return None if name is None else ARCH_REGULARIZERS.get(name)(**dict(kwargs or {}))
+    return None if name is None else _build(ARCH_REGULARIZERS, "arch_regularizer", name, kwargs=kwargs)
 
 
 def make_perturbation(name: Optional[str], kwargs: Optional[Mapping[str, Any]] = None) -> Optional[Perturbation]:
-    return None if name is None else PERTURBATIONS.get(name)(**dict(kwargs or {}))
+    return None if name is None else _build(PERTURBATIONS, "perturbation", name, kwargs=kwargs)
 
 
 def candidate_mask(supernet: torch.nn.Module, cell_type: str) -> Optional[torch.Tensor]:

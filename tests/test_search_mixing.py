@@ -237,6 +237,8 @@ def test_mapping_flags_take_key_value_pairs_and_update_the_recipes_mapping():
 @pytest.mark.parametrize("flags, message", [
     (["--recipe", "sdarts_rs", "--perturbation-kwargs", "epsilon=-1"], "epsilon -1 is below 0"),
     (["--recipe", "gdas", "--mixing-kwargs", "tau_min=0"], "must be numbers above 0"),
+    (["--recipe", "sdarts_adv", "--perturbation-kwargs", "steps=zero"], "perturbation_kwargs {'epsilon': 0.3, "
+     "'steps': 'zero'} do not fit it"),
 ])
 def test_bad_method_settings_are_one_line_before_any_file(tmp_path, capsys, flags, message):
     from zoo.cli import main
