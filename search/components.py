@@ -56,7 +56,8 @@ class CellSpace:
         return build_stage(space, stage, candidates or None, channels=cfg.channels, num_classes=num_classes,
                            in_chans=3, stem="cifar", weighting=cfg.weighting,
                            partial_channels=stage.partial_channels or cfg.partial_channels, mixing=cfg.mixing,
-                           mixing_kwargs=cfg.mixing_kwargs, aux_skip=cfg.aux_skip)
+                           mixing_kwargs=cfg.mixing_kwargs, aux_skip=cfg.aux_skip,
+                           head=cfg.search_head)
 
 
 SPACES: Registry[SpaceBuilder] = Registry("search space")

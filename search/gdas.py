@@ -31,9 +31,12 @@ Where the paper leaves a detail open we follow the authors' code (D-X-Y/AutoDL-P
     0.025 cosine to 0.001, momentum 0.9 with Nesterov (`w_nesterov`), wd 5e-4; Adam 3e-4
     (0.5, 0.999) wd 1e-3; C 16 with N = 2 cells per stage (6 cells: the repository's NASNet search
     configs).
-  * Not reproduced (the engine's supernet and schedules are shared by every method): the cosine
-    updated every iteration instead of every epoch, and the BN-ReLU the authors' search network
-    puts before its global pooling.
+  * Learning rate (lib/procedures/optimizers.py, `CosineAnnealingLR.get_lr`): the scheduler is
+    updated every iteration, but with warm-up 0 its cosine reads only the integer epoch,
+    lr_e = 0.001 + (0.025 - 0.001) (1 + cos(pi e / 250)) / 2, constant within an epoch: what the
+    engine's per-epoch cosine (T_max = epochs, eta_min = w_lr_min) computes.
+  * Head (search_model_gdas_nasnet.py, `lastact`): an affine BatchNorm and a ReLU between the last
+    cell and the global pooling, trained with the weights (`search_head` "bn_relu_pool").
 """
 
 from __future__ import annotations
@@ -192,13 +195,13 @@ GDAS_SOURCE = (
     "(D-X-Y/AutoDL-Projects: exps/algos/GDAS.py, lib/models/cell_searchs/search_model_gdas_nasnet.py, "
     "configs/search-opts/GDAS-NASNet-CIFAR.config, scripts-search/GDAS-search-NASNet-space.sh) for the rest: "
     "DARTS' 8 ops with none, 4 nodes, C 16, 6 cells (N = 2), 250 epochs, batch 256, SGD 0.025 cosine to "
-    "0.001, momentum 0.9 (Nesterov), wd 5e-4, weights clipped to norm 5 and stepped before the alphas, Adam 3e-4 "
+    "0.001 (per epoch), momentum 0.9 (Nesterov), wd 5e-4, BN-ReLU before the global pooling, weights clipped to norm 5 and stepped before the alphas, Adam 3e-4 "
     "(0.5, 0.999) wd 1e-3, first order, half/half split; each node keeps its two strongest (op, input) pairs "
     "of the softmax (both may read the same input)")
 
 register_recipe(SearchRecipe(
     name="gdas", source=GDAS_SOURCE, strategy="weights_first", mixing="gumbel",
-    mixing_kwargs={"tau_max": TAU_MAX, "tau_min": TAU_MIN}, rule="gdas",
+    mixing_kwargs={"tau_max": TAU_MAX, "tau_min": TAU_MIN}, rule="gdas", search_head="bn_relu_pool",
     layers=6, channels=16, epochs=250, batch_size=256, w_lr=0.025, w_lr_min=0.001, w_momentum=0.9, w_nesterov=True,
     w_wd=5e-4, grad_clip=5.0, a_lr=3e-4, a_betas=(0.5, 0.999), a_wd=1e-3, eval_drop_path=0.2,
     digits=dict(_DIGITS_SINGLE, layers=6)))

@@ -28,7 +28,7 @@ from .mixing import ARCH_REGULARIZERS, MIXINGS, PERTURBATIONS
 from .partial_channels import stage_partial_channels, stage_partial_channels_problem
 from .pdarts import Stage, stage_plan
 from .space import ABLATIONS, N3_STAGES, TOPOLOGIES
-from .supernet import WEIGHTINGS
+from .supernet import HEADS, WEIGHTINGS
 
 # Fields that describe the recipe rather than configure the search (not recorded as settings).
 _DESCRIPTIVE = ("name", "source", "digits")
@@ -103,6 +103,7 @@ class SearchRecipe:
     perturbation: Optional[str] = None  # an entry of PERTURBATIONS: offsets of the mixed weights in the weight step
     perturbation_kwargs: Mapping[str, Any] = field(default_factory=dict)
     aux_skip: float = 0.0      # DARTS-' auxiliary skip weight at each stage's start, decaying to 0 (0: none)
+    search_head: str = "pool"  # between the last cell and the classifier: "pool" (DARTS), "bn_relu_pool" (GDAS)
     # --- `--data digits`: a small CPU setting that keeps the recipe's method
     digits: Mapping[str, Any] = field(default_factory=dict)
 
@@ -414,6 +415,8 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("perturbation_kwargs", dict, "options of the perturbation"),
     Setting("aux_skip", float, "DARTS- auxiliary skip weight at the start of each stage, decaying linearly to 0 "
             "(0: none)", low=0, high=1e3),
+    Setting("search_head", str, "the supernet's head: pool (DARTS) or bn_relu_pool (GDAS: BN-ReLU, then the "
+            "pooling)", choices=lambda: HEADS),
 ), relations=(
     lambda r: next((f"{key} has {len(r[key])} entries but stage_layers has {len(r['stage_layers'])}; give one "
                     "per stage" for key in ("stage_ops", "stage_dropout")
@@ -449,9 +452,10 @@ SEARCH_SETTINGS = Domain("search recipe", (
                if r["edge_norm"] and r["stretchable"] else None),
     lambda r: (f"weighting max_w reweights softmax probabilities; mixing {r['mixing']} is not a softmax "
                "(use --weighting scalar)" if r["weighting"] == "max_w" and r["mixing"] != "softmax" else None),
-    lambda r: (f"search space {r['space']} has no mixed edges for mixing/aux_skip/perturbation; use space cell"
-               if r["space"] != "cell" and (r["mixing"] != "softmax" or r["aux_skip"] or r["perturbation"])
-               else None),
+    lambda r: (f"search space {r['space']} has no mixed edges for mixing/aux_skip/perturbation and no "
+               "search_head option; use space cell"
+               if r["space"] != "cell" and (r["mixing"] != "softmax" or r["aux_skip"] or r["perturbation"]
+                                            or r["search_head"] != "pool") else None),
     lambda r: (f"a perturbation offsets the weight step, which {r['strategy']} shares with the architecture "
                "step; use first_order, second_order or mixed_level without one_pass"
                if r["perturbation"] and (STRATEGIES.canonical(r["strategy"]) == "one_level"

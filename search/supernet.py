@@ -37,6 +37,9 @@ from .stretchable import OutputEdgeTopology, make_topology
 
 WEIGHTINGS = ("scalar", "max_w")
 STEMS = ("cifar", "imagenet")
+# What sits between the last cell and the classifier: DARTS' global average pooling, or GDAS' BN-ReLU
+# before it (the `lastact` of the GDAS authors' NASNet search network, an affine BatchNorm).
+HEADS = ("pool", "bn_relu_pool")
 # What the supernet recomputes in the backward pass instead of storing (none: store everything).
 RECOMPUTE = ("none", "cell", "mixed_op")
 
@@ -179,6 +182,7 @@ class Supernet(nn.Module):
                           softmax; sigmoid, Gumbel or Dirichlet samples, ...), with `mixing_kwargs`
     aux_skip              DARTS-' auxiliary skip on every edge, at this weight in the first epoch of a
                           stage, decaying linearly to 0 (`begin_epoch`); 0: none built
+    head                  "pool" (DARTS) or "bn_relu_pool" (GDAS: BatchNorm + ReLU before the pooling)
     """
 
     def __init__(self, space: SearchSpace, channels: int = 16, layers: int = 8, num_classes: int = 10,
@@ -186,8 +190,11 @@ class Supernet(nn.Module):
                  edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                  weighting: str = "scalar", skip_dropout: float = 0.0, alpha_init: float = 1e-3,
                  partial_channels: int = 1, mixing: str = "softmax",
-                 mixing_kwargs: Optional[Mapping[str, Any]] = None, aux_skip: float = 0.0):
+                 mixing_kwargs: Optional[Mapping[str, Any]] = None, aux_skip: float = 0.0,
+                 head: str = "pool"):
         super().__init__()
+        if head not in HEADS:
+            raise ZooError(f"supernet: unknown head {head!r} ({closest(head, HEADS)})")
         if stem not in STEMS:
             raise ZooError(f"supernet: unknown stem {stem!r} ({closest(stem, STEMS)})")
         if weighting not in WEIGHTINGS:
@@ -229,6 +236,9 @@ class Supernet(nn.Module):
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.out_channels
+        self.head = head
+        self.head_act: Optional[nn.Module] = (nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU())
+                                              if head == "bn_relu_pool" else None)
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_prev, num_classes)
 
@@ -389,6 +399,8 @@ class Supernet(nn.Module):
         for cell in self.cells:
             w, index = mixed[cell.cell_type]
             s0, s1 = s1, cell(s0, s1, w, scales[cell.cell_type], index)
+        if self.head_act is not None:
+            s1 = self.head_act(s1)
         return self.classifier(torch.flatten(self.global_pool(s1), 1))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -426,6 +438,7 @@ class Supernet(nn.Module):
             "stem_multiplier": self.stem_multiplier, "weighting": self.weighting,
             "skip_dropout": self.skip_dropout, "partial_channels": self.partial_channels,
             "mixing": self.mixing_name, "mixing_kwargs": dict(self.mixing_kwargs), "aux_skip": self.aux_skip,
+            "head": self.head,
             "edge_candidates": {t: [list(c) for c in cands] for t, cands in self.edge_candidates.items()},
         }
 

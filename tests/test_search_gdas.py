@@ -142,6 +142,50 @@ def test_gdas_recipe_is_the_authors_cifar_setting():
     assert (r.w_lr, r.w_lr_min, r.w_momentum, r.w_wd, r.grad_clip) == (0.025, 0.001, 0.9, 5e-4, 5.0)
     assert (r.a_lr, tuple(r.a_betas), r.a_wd, r.warmup_epochs) == (3e-4, (0.5, 0.999), 1e-3, 0)
     assert "none" in SearchSpace().candidates and r.candidates is None
+    assert r.search_head == "bn_relu_pool" and r.lr_schedule == "cosine"
+
+
+def test_the_weights_cosine_is_the_authors_per_epoch_values():
+    # The authors' CosineAnnealingLR (warm-up 0) reads only the integer epoch e:
+    # lr_e = 0.001 + 0.024 * (1 + cos(pi e / 250)) / 2: 0.025 at e 0, 0.013 at e 125, and at e 249
+    # 0.001 + 0.012 * (1 + cos(0.996 pi)) = 0.001 + 0.012 * 2 sin^2(0.002 pi) = 0.001 + 0.012 * 0.000079
+    # = 0.00100095.
+    from zoo.search.components import SCHEDULES
+    r = get_recipe("gdas")
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=r.w_lr)
+    sched = SCHEDULES.get(r.lr_schedule)(opt, r.epochs, r.w_lr_min, r.lr_power)
+    lrs = []
+    for _ in range(r.epochs):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.025)
+    assert lrs[125] == pytest.approx(0.013)
+    assert lrs[249] == pytest.approx(0.001 + 0.012 * (1 + math.cos(math.pi * 249 / 250)))
+    assert lrs[249] == pytest.approx(0.00100095, abs=1e-8)
+
+
+def test_the_bn_relu_head_sits_between_the_last_cell_and_the_pooling():
+    torch.manual_seed(0)
+    space = SearchSpace(candidates=("skip_connect", "avg_pool_3x3"), nodes=1)
+    net = Supernet(space, channels=4, layers=3, num_classes=3, head="bn_relu_pool")
+    plain = Supernet(space, channels=4, layers=3, num_classes=3)
+    assert plain.head_act is None and net.config()["head"] == "bn_relu_pool"
+    bn = net.head_act[0]
+    assert bn.affine and any(p is bn.weight for p in net.weight_parameters())
+    with torch.no_grad():
+        bn.weight.fill_(2.0)
+        bn.bias.fill_(-0.5)
+    net.eval()  # running stats 0 / 1: the BN is 2 x - 0.5 (up to its eps)
+    captured = {}
+    net.cells[-1].register_forward_hook(lambda m, i, o: captured.update(out=o))
+    x = torch.randn(2, 3, 8, 8)
+    logits = net(x)
+    by_hand = torch.relu(2.0 * captured["out"] / math.sqrt(1 + bn.eps) - 0.5).mean(dim=(2, 3))
+    torch.testing.assert_close(logits, net.classifier(by_hand))
+    assert Supernet.from_config(net.config()).head_act is not None
+    with pytest.raises(ZooError, match="unknown head 'bn_relu'"):
+        Supernet(space, channels=4, layers=3, head="bn_relu")
 
 
 @pytest.mark.parametrize("kwargs", [{"tau_min": 0}, {"tau_max": -1.0}, {"tau_max": 0.1, "tau_min": 1.0},
