@@ -17,6 +17,7 @@ from zoo.errors import ZooError
 # What each seeded draw of an epoch is for (the `part` of `epoch_seed`).
 WEIGHT_BATCHES, ARCH_BATCHES, WEIGHT_LOADER, ARCH_LOADER, EVAL_BATCHES, EVAL_LOADER, SUPERNET_INIT = range(1, 8)
 BETA_BATCHES, BETA_LOADER = 8, 9
+WIDENING = 10  # the channel maps of a stage's widened ops (search/stage_transfer.py)
 
 
 def epoch_seed(seed: int, stage: int, epoch: int, part: int) -> int:

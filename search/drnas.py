@@ -22,13 +22,12 @@ DARTS-space/model_search.py, DARTS-space/train_search.py, architect.py, utils.py
     `none`) then the 4 with the largest alphas; the alphas step from epoch 10 of each stage on;
     20 cells, C 36, batch 64, SGD 0.1 cosine to 0 over all 50 epochs, momentum 0.9, wd 3e-4, clip 5;
     Adam 6e-4 (0.5, 0.999), first order, the alphas stepped before the weights.
-  * Stage transfer: the code keeps stage 1's supernet, widens every op from C/6 to C/4 channels
-    (`wider`, Net2Net-style random mapping) and keeps the surviving ops' alphas. The recipes keep
-    the alphas too (`carry_alphas`: stage 2 starts from stage 1's alphas of its 4 ops) and run one
-    cosine over both stages (`lr_spans_stages`: stage 2 starts at lr 0.05, as the code's single
-    50-epoch schedule). The weights are not carried: the engine builds stage 2's supernet fresh at
-    K 4 and it re-learns its weights in its 10 weight-only epochs (a deviation of this
-    implementation; Net2Net widening of every op type is not implemented).
+  * Stage transfer (train_search.py, net2wider.py): the code keeps stage 1's supernet, widens every
+    op from C/6 to C/4 channels (`wider`: the new channels copy randomly chosen old ones), gives the
+    new SGD the widened momentum buffers, keeps the architecture's Adam and the surviving ops'
+    alphas, and runs one cosine over both stages. The recipes do the same: `carry_weights` (weights,
+    batch-norm statistics and momentum, widened: search/stage_transfer.py), `carry_alphas` (the 4
+    kept ops' alphas and their Adam moments), `lr_spans_stages` (stage 2 starts at lr 0.05).
   * Evaluation: the code also samples in eval mode; here eval mode (and `probabilities`, which
     derivation and plots read) uses the Dirichlet mean beta / sum(beta). The code derives the
     genotype from softmax(alpha): the same op per edge (both increase with alpha), but edges are
@@ -154,18 +153,18 @@ DRNAS_SOURCE = (
     "Dirichlet mean), progressive learning with partial channels K 6 then 4 and 7 then 4 ops per edge; the "
     "authors' code (xiangning-chen/DrNAS, DARTS-space/train_search.py, model_search.py, architect.py) for the "
     "rest: DARTS' ops without none, 4 nodes, 20 cells, C 36, 2 stages of 25 epochs with the alphas stepped "
-    "from epoch 10 on, batch 64, SGD 0.1 cosine to 0, momentum 0.9, wd 3e-4, weights clipped to norm 5, Adam "
+    "from epoch 10 on, stage 1's weights, momentum and alphas carried into stage 2 with its ops widened, "
+    "batch 64, SGD 0.1 cosine to 0 over both stages, momentum 0.9, wd 3e-4, weights clipped to norm 5, Adam "
     "6e-4 (0.5, 0.999), first order, half/half split; anchor regularizer: ")
 _L2 = "Adam weight decay 1e-3 on the alphas (--reg_type l2, the code's default), i.e. beta pulled to the anchor 1"
 _KL = "1e-3 * KL(Dir(beta) || Dir(1)) per edge added to the validation loss (--reg_type kl), no weight decay"
-
-# Until the recipe has a per-stage K field (the lead's wiring, see the report), stage 2 keeps stage 1's K.
 
 _DRNAS = dict(
     strategy="first_order", mixing="dirichlet", candidates=DRNAS_OPS, channels=36, stage_layers=(20, 20),
     stage_ops=DRNAS_STAGE_OPS, partial_channels=DRNAS_STAGE_K[0], epochs=25, warmup_epochs=10, batch_size=64,
     w_lr=0.1, w_lr_min=0.0, w_momentum=0.9, w_wd=3e-4, grad_clip=5.0, a_lr=6e-4, a_betas=(0.5, 0.999),
-    eval_layers=20, eval_channels=36, eval_drop_path=0.3, stage_partial_channels=DRNAS_STAGE_K, carry_alphas=True, lr_spans_stages=True,
+    eval_layers=20, eval_channels=36, eval_drop_path=0.3, stage_partial_channels=DRNAS_STAGE_K,
+    carry_alphas=True, carry_weights=True, lr_spans_stages=True,
     # K 6 and 4 both divide C 12; two stages of 5 cells, 2 epochs each (the first weight-only), 256
     # images: 20 cells' worth of mixed edges at 7 ops cost about twice a DARTS digits run per image.
     digits=dict(_DIGITS_STAGED, channels=12, stage_layers=(5, 5), epochs=2, subset=256))

@@ -76,8 +76,9 @@ class SearchRecipe:
     stage_ops: tuple[int, ...] = ()  # candidate ops per edge in each stage
     stage_dropout: tuple[float, ...] = ()  # skip_connect dropout at the start of each stage
     warmup_epochs: int = 0  # epochs per stage that train only the weights
-    carry_alphas: bool = False  # a stage starts from the previous stage's alphas of its kept ops (DrNAS)
+    carry_alphas: bool = False  # a stage starts from the previous stage's alphas of its kept ops, Adam state too (DrNAS)
     lr_spans_stages: bool = False  # one weights' lr schedule over all stages (DrNAS), not one per stage (P-DARTS)
+    carry_weights: bool = False  # a stage continues from the previous stage's weights, ops widened (DrNAS)
     # --- discretization
     rule: str = "standard"
     max_skips: Optional[int] = None  # at most this many skip_connect in the normal cells
@@ -384,8 +385,11 @@ SEARCH_SETTINGS = Domain("search recipe", (
     Setting("warmup_epochs", int, "epochs per stage without alpha updates", low=0, high=100_000),
     Setting("lr_spans_stages", bool, "one weights' lr schedule over all stages (DrNAS); off: the schedule restarts "
             "every stage (P-DARTS)"),
-    Setting("carry_alphas", bool, "each stage starts from the previous stage's alphas of the ops it kept (DrNAS); "
+    Setting("carry_alphas", bool, "each stage starts from the previous stage's alphas of the ops it kept and their "
+            "Adam moments (DrNAS); "
             "off: fresh alphas per stage (P-DARTS)"),
+    Setting("carry_weights", bool, "each stage continues from the previous stage's weights and momentum, its ops "
+            "widened to the stage's K (DrNAS); off: fresh weights per stage (P-DARTS)"),
     Setting("rule", str, "discretization rule", choices=_registry(RULES)),
     Setting("max_skips", int, "at most this many skip_connect in the normal cells", low=0, high=64, optional=True),
     Setting("eval_layers", int, "cells of the evaluation network written as the preset (none: the search depth)",
@@ -448,6 +452,11 @@ SEARCH_SETTINGS = Domain("search recipe", (
                f"divisible by {r['partial_channels']}" if r["channels"] % r["partial_channels"] else None),
     lambda r: stage_partial_channels_problem(r["stage_partial_channels"], max(1, len(r["stage_layers"])),
                                              r["channels"]),
+    lambda r: (f"carry_weights needs stages of equal depth, stage_layers is {list(r['stage_layers'])}; weights "
+               "carry into a stage of the same cells (DrNAS: 20, 20)" if r["carry_weights"]
+               and len(set(r["stage_layers"])) > 1 else None),
+    lambda r: ("carry_weights needs a search space of cells; use space cell"
+               if r["carry_weights"] and r["space"] != "cell" else None),
     lambda r: ("edge_norm and stretchable both give the edges beta variables; choose one"
                if r["edge_norm"] and r["stretchable"] else None),
     lambda r: (f"weighting max_w reweights softmax probabilities; mixing {r['mixing']} is not a softmax "

@@ -46,13 +46,14 @@ from ..runtime import (device_kind, distributed_context, first_line, resolve_dev
 from . import distributed as ddp
 from .separation import top_over_uniform
 from .batches import (ARCH_BATCHES, ARCH_LOADER, BETA_BATCHES, BETA_LOADER, EVAL_BATCHES, EVAL_LOADER, SUPERNET_INIT,
-                      WEIGHT_BATCHES, WEIGHT_LOADER, epoch_batches, epoch_seed, make_loader, split_alpha_beta,
+                      WEIGHT_BATCHES, WEIGHT_LOADER, WIDENING, epoch_batches, epoch_seed, make_loader, split_alpha_beta,
                       split_indices)
 from .components import SCHEDULES, SPACES
 from .epoch import EpochMeter, autocast, check_finite, evaluate, to_device
 from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_cells, write_genotype,
                       write_history_files)
 from .pdarts import Stage, carry_alphas, next_stage_candidates
+from .stage_transfer import carry_arch_moments, carry_weights
 from .recipes import SearchRecipe, apply_overrides, get_recipe
 from .supernet import RECOMPUTE
 from .mixing import make_mixing, make_perturbation, make_regularizer
@@ -74,6 +75,14 @@ RUN_SETTINGS = Domain("search run", (
 # tiny op costs a thread barrier, and on a busy 2-core machine the spin-waiting made a search
 # 20-40x slower than with one thread (measured). `threads=` / --threads overrides it.
 DIGITS_CPU_THREADS = 1
+
+
+@dataclasses.dataclass
+class StageResult:
+    """A finished stage: what the next one may carry on from (DrNAS)."""
+    supernet: Any
+    w_opt: torch.optim.Optimizer
+    a_opt: torch.optim.Optimizer
 
 
 class SearchPaused(Exception):
@@ -265,22 +274,23 @@ class SearchRun:
             self.emit(f"resuming from {self.store.folder} after stage {first_stage + 1} epoch "
                       f"{self.ckpt.meta['epoch']}")
         self.start_time = time.time()
-        supernet = None
+        done: Optional[StageResult] = None
         for index in range(first_stage, len(plan)):
-            supernet = self._run_stage(index, candidates, supernet if cfg.carry_alphas else None)
+            done = self._run_stage(index, candidates, done if cfg.carry_alphas or cfg.carry_weights else None)
             if index + 1 < len(plan) and plan[index + 1].ops_per_edge:
-                pruned = next_stage_candidates(supernet, plan[index + 1].ops_per_edge)
+                pruned = next_stage_candidates(done.supernet, plan[index + 1].ops_per_edge)
                 candidates = {ct: [list(c) for c in edges] for ct, edges in pruned.items()}
-        assert supernet is not None
-        return self._finish(supernet)
+        assert done is not None
+        return self._finish(done.supernet)
 
-    def _run_stage(self, index: int, candidates, previous=None):
+    def _run_stage(self, index: int, candidates, previous: Optional["StageResult"] = None) -> "StageResult":
         cfg, ctx, dev, stage = self.cfg, self.ctx, self.device, self.plan[index]
         # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
         torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
         supernet = SPACES.get(cfg.space).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
-        if previous is not None:  # a resumed stage's checkpoint then overwrites them with its own
-            carry_alphas(previous, supernet)
+        # Carried from the previous stage (DrNAS); a resumed stage's checkpoint then overwrites them with its own.
+        if previous is not None and cfg.carry_alphas:
+            carry_alphas(previous.supernet, supernet)
         if self.opts.recompute != "none":
             if not hasattr(supernet, "set_recompute"):
                 raise ZooError(f"search space {cfg.space!r}: its supernet cannot recompute activations; "
@@ -294,6 +304,11 @@ class SearchRun:
                                 weight_decay=cfg.w_wd, nesterov=cfg.w_nesterov)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
+        if previous is not None and cfg.carry_weights:  # weights, buffers and momentum; the same on every rank
+            widening = torch.Generator().manual_seed(epoch_seed(self.opts.seed, index, 0, WIDENING))
+            carry_weights(previous.supernet, supernet, previous.w_opt, w_opt, generator=widening)
+        if previous is not None and cfg.carry_alphas:
+            carry_arch_moments(previous.supernet, supernet, previous.a_opt, a_opt)
         sched = self._schedule(w_opt, index)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []
@@ -324,7 +339,7 @@ class SearchRun:
                     and done < self.total_epochs:
                 raise SearchPaused(f"paused after epoch {done}/{self.total_epochs}; the checkpoint is in "
                                    f"{self.store.folder}; rerun with --resume to continue")
-        return supernet
+        return StageResult(supernet, w_opt, a_opt)
 
     def _epochs_before(self, index: int) -> int:
         """Epochs of the stages before stage `index`."""

@@ -6,8 +6,8 @@ changed once, on purpose: the digits preset's scaled alphas' learning rate (`dig
 0.0006 -> 0.219 for this recipe; the alphas now move by up to 0.68 instead of 0.003). Every other
 change was a settings line only: new recipe fields at their defaults (the search components, the
 stretchable-cells and thesis-ablation fields, the sharpDARTS fields, PC-DARTS' partial channels and
-edge normalization, GDAS' Nesterov momentum, the skip-collapse methods' mixing, regularizer,
-perturbation, auxiliary skip and stage options), the source citations, and P-DARTS' alpha-gradient
+edge normalization, GDAS' Nesterov momentum and BN-ReLU head, the skip-collapse methods' mixing, regularizer,
+perturbation, auxiliary skip and stage options, DrNAS' weight carry), the source citations, and P-DARTS' alpha-gradient
 clip (in this search the alpha gradients' norm stays below 0.07, so the clip never acts). Bit-exact CPU results hold for one torch
 build; under another build the cells and alphas must still agree."""
 

@@ -1,0 +1,143 @@
+"""What a stage hands to the next one beyond its alphas (`pdarts.carry_alphas`): its trained weights
+and the optimizers' state, as DrNAS' progressive search does (Chen et al., 'DrNAS: Dirichlet Neural
+Architecture Search', ICLR 2021, arXiv:2006.10355, sec. 2.4: "progressive learning").
+
+Between its two stages the DrNAS authors' code (xiangning-chen/DrNAS, DARTS-space/train_search.py,
+net2wider.py, operations.py `wider`) keeps stage 1's supernet and
+
+  * widens every op from C/6 to C/4 channels: each widened tensor keeps its old channels and
+    appends copies of randomly chosen old ones (Net2Net's random mapping, arXiv:1511.05641 sec.
+    2.2, without Net2Net's 1/count rescaling of the copied inputs, so the widened op is not the
+    same function); batch-norm running statistics are copied the same way;
+  * gives the new SGD the old momentum buffers, widened with the same channel choice
+    (`configure_optimizer`), and keeps the lr schedule (`lr_spans_stages` here);
+  * keeps the architecture's Adam, so its moments and step count continue (`carry_arch_moments`).
+
+`carry_weights` does the same on the engine's supernets. Pruned ops are dropped here (the next
+stage builds only the kept ops; the authors keep the modules and give them weight 0). The
+authors draw a new random index for every layer pair of an op; here one random map per op and
+channel count is drawn, so a copied channel reads the same old channel in every layer of the op.
+Both are random maps from one seeded stream, neither reproducible bit for bit against the other.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import torch
+import torch.nn as nn
+
+from zoo.errors import ZooError
+
+from .partial_channels import PartialChannels
+
+ChannelMaps = dict[tuple[int, int], torch.Tensor]
+
+
+def channel_map(old: int, new: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Indices 0..old-1, then new - old draws from them: new channel i reads old channel map[i]."""
+    extra = torch.randint(0, old, (new - old,), generator=generator)
+    return torch.cat([torch.arange(old), extra])
+
+
+def widen(old: torch.Tensor, shape: torch.Size, maps: ChannelMaps, generator: Optional[torch.Generator] = None,
+          where: str = "tensor") -> torch.Tensor:
+    """`old` grown to `shape`: every dimension that grew reads through the map of its (old, new)
+    size (drawn once per op and size, into `maps`); equal dimensions are kept."""
+    if old.dim() != len(shape):
+        raise ZooError(f"carry_weights: {where} has {old.dim()} dimensions in the previous stage, {len(shape)} now")
+    out = old
+    for d, (a, b) in enumerate(zip(old.shape, shape)):
+        if a == b:
+            continue
+        if b < a:
+            raise ZooError(f"carry_weights: {where} shrinks from {a} to {b} channels; a later stage may only "
+                           "widen its ops (K of partial channels must not grow)")
+        if (a, b) not in maps:
+            maps[(a, b)] = channel_map(a, b, generator)
+        out = out.index_select(d, maps[(a, b)].to(out.device))
+    return out
+
+
+def _mixed_ops(net: nn.Module) -> Iterator[tuple[tuple[int, int], str, nn.Module]]:
+    """((cell, edge), module path, MixedOp) of every edge; partial channels' wrapper unwrapped."""
+    for i, cell in enumerate(net.cells):
+        for e, edge in enumerate(cell.edges):
+            inner = edge.mixed if isinstance(edge, PartialChannels) else edge
+            yield (i, e), f"cells.{i}.edges.{e}" + (".mixed" if inner is not edge else ""), inner
+
+
+def source_names(previous: nn.Module, current: nn.Module) -> dict[str, tuple[str, Optional[tuple]]]:
+    """{name in current's state: (name in previous' state, the op it belongs to or None)} for every
+    tensor but the architecture parameters. An op's tensors come from the op of the same name on the
+    same edge; the rest (stem, preprocessing, head) from the same name."""
+    if len(previous.cells) != len(current.cells):
+        raise ZooError(f"carry_weights: the previous stage has {len(previous.cells)} cells, this one "
+                       f"{len(current.cells)}; weights carry only between stages of equal depth")
+    old_ops = {key: (path, m) for key, path, m in _mixed_ops(previous)}
+    prefixes = {}
+    for key, path, mixed in _mixed_ops(current):
+        old_path, old_mixed = old_ops[key]
+        for j, op in enumerate(mixed.candidates):
+            if op not in old_mixed.candidates:
+                raise ZooError(f"carry_weights: op {op!r} of cell {key[0]} edge {key[1]} was not in the previous "
+                               "stage; a later stage may only keep ops")
+            prefixes[f"{path}.ops.{j}."] = (f"{old_path}.ops.{old_mixed.candidates.index(op)}.", key + (op,))
+        if mixed.aux is not None and old_mixed.aux is not None:
+            prefixes[f"{path}.aux."] = (f"{old_path}.aux.", key + ("aux",))
+    arch = {name for name, p in current.named_parameters() if any(p is q for q in current.arch_parameters())}
+    out = {}
+    for name in current.state_dict():
+        if name in arch:
+            continue
+        hit = next((p for p in prefixes if name.startswith(p)), None)
+        out[name] = (name, None) if hit is None else (prefixes[hit][0] + name[len(hit):], prefixes[hit][1])
+    return out
+
+
+def carry_weights(previous: nn.Module, current: nn.Module, previous_opt: Optional[torch.optim.Optimizer] = None,
+                  current_opt: Optional[torch.optim.Optimizer] = None,
+                  generator: Optional[torch.Generator] = None) -> int:
+    """Copy `previous`' weights and buffers into `current` (the next stage's supernet), widening the
+    ops' channels, and the SGD momentum buffers of `previous_opt` into `current_opt` through the same
+    channel maps. Returns the number of tensors copied."""
+    names = source_names(previous, current)
+    old_state, new_state = previous.state_dict(), current.state_dict()
+    old_params, new_params = dict(previous.named_parameters()), dict(current.named_parameters())
+    maps: dict[Optional[tuple], ChannelMaps] = {}
+    with torch.no_grad():
+        for name, (old_name, op) in names.items():
+            if old_name not in old_state:
+                raise ZooError(f"carry_weights: {name} has no counterpart {old_name} in the previous stage")
+            target = new_state[name]
+            if op is None and old_state[old_name].shape != target.shape:
+                raise ZooError(f"carry_weights: {name} is {tuple(old_state[old_name].shape)} in the previous stage, "
+                               f"{tuple(target.shape)} now; only the ops' channels may change")
+            op_maps = maps.setdefault(op, {})
+            target.copy_(widen(old_state[old_name], target.shape, op_maps, generator, name))
+            if previous_opt is None or current_opt is None or name not in new_params:
+                continue
+            buf = previous_opt.state.get(old_params[old_name], {}).get("momentum_buffer")
+            if buf is not None:
+                current_opt.state[new_params[name]]["momentum_buffer"] = widen(buf, target.shape, op_maps, generator,
+                                                                               name).clone()
+    return len(names)
+
+
+def carry_arch_moments(previous: nn.Module, current: nn.Module, previous_opt: torch.optim.Optimizer,
+                       current_opt: torch.optim.Optimizer) -> None:
+    """The alphas' Adam state continues into the next stage: step count and both moments of the
+    kept ops (DrNAS keeps one architecture optimizer over its stages). Entries a ragged edge does not
+    have start at 0."""
+    for t, alpha in current.alphas.items():
+        old = previous_opt.state.get(previous.alphas[t])
+        if not old:
+            continue  # no architecture step yet (a stage of weight-only epochs)
+        state = {"step": old["step"].clone() if torch.is_tensor(old["step"]) else old["step"]}
+        for key in (k for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in old):
+            moment = torch.zeros_like(alpha)
+            for e, (before, now) in enumerate(zip(previous.edge_candidates[t], current.edge_candidates[t])):
+                for j, op in enumerate(now):
+                    moment[e, j] = old[key][e, before.index(op)]
+            state[key] = moment
+        current_opt.state[alpha] = state
