@@ -1,8 +1,8 @@
 """GDAS: the temperature schedule, the straight-through sample (value one-hot, gradient the soft
 sample's) on a 3-op edge, one op computed per edge, the strongest-pairs derivation, the weights-first
-step order, the recipe, a bad temperature, and a digits search whose genotype the zoo builds."""
+step order, the recipe (its per-epoch cosine and BN-ReLU head), and a bad temperature. The digits
+command: tests/test_search_method_commands.py."""
 
-import json
 import math
 
 import pytest
@@ -203,19 +203,6 @@ def test_a_search_with_a_bad_temperature_stops_before_writing_anything(tmp_path)
         run_search("gdas", data="digits", epochs=1, out=tmp_path / "run" / "g.yaml", progress=False,
                    log=lambda line: None, overrides={"mixing_kwargs": {"tau_max": 0.1, "tau_min": 1}})
     assert not (tmp_path / "run").exists()
-
-
-@pytest.mark.slow
-def test_gdas_digits_search_writes_a_genotype_the_zoo_builds(tmp_path):
-    # About 25 s of CPU time on one thread (--data digits --epochs 1).
-    out = run_search("gdas", data="digits", epochs=1, out=tmp_path / "gdas.yaml", seed=0, progress=False,
-                     log=lambda line: None, threads=1)
-    g = zoo.load_genotype(out)
-    assert g.search["settings"]["mixing"] == "gumbel" and g.search["settings"]["rule"] == "gdas"
-    model = zoo.create_model(out, layers=6, channels=8)
-    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 10)
-    records = json.loads((tmp_path / "gdas.history.json").read_text())["records"]
-    assert records[0]["schedule"] == {"tau": 10.0}     # one epoch: tau_max throughout
 
 
 def test_the_unrolled_step_predicts_a_nesterov_sgd_step_exactly():
