@@ -6,9 +6,10 @@ Between its two stages the DrNAS authors' code (xiangning-chen/DrNAS, DARTS-spac
 net2wider.py, operations.py `wider`) keeps stage 1's supernet and
 
   * widens every op from C/6 to C/4 channels: each widened tensor keeps its old channels and
-    appends copies of randomly chosen old ones (Net2Net's random mapping, arXiv:1511.05641 sec.
-    2.2, without Net2Net's 1/count rescaling of the copied inputs, so the widened op is not the
-    same function); batch-norm running statistics are copied the same way;
+    appends copies of randomly chosen old ones (the random mapping of Net2WiderNet: Chen,
+    Goodfellow, Shlens, 'Net2Net: Accelerating Learning via Knowledge Transfer', arXiv:1511.05641;
+    without its 1/count rescaling of the copied inputs, so the widened op is not the same
+    function); batch-norm running statistics are copied the same way;
   * gives the new SGD the old momentum buffers, widened with the same channel choice
     (`configure_optimizer`), and keeps the lr schedule (`lr_spans_stages` here);
   * keeps the architecture's Adam, so its moments and step count continue (`carry_arch_moments`).
