@@ -455,16 +455,14 @@ SEARCH_SETTINGS = Domain("search recipe", (
     lambda r: (f"carry_weights needs stages of equal depth, stage_layers is {list(r['stage_layers'])}; weights "
                "carry into a stage of the same cells (DrNAS: 20, 20)" if r["carry_weights"]
                and len(set(r["stage_layers"])) > 1 else None),
-    lambda r: ("carry_weights needs a search space of cells; use space cell"
-               if r["carry_weights"] and r["space"] != "cell" else None),
     lambda r: ("edge_norm and stretchable both give the edges beta variables; choose one"
                if r["edge_norm"] and r["stretchable"] else None),
     lambda r: (f"weighting max_w reweights softmax probabilities; mixing {r['mixing']} is not a softmax "
                "(use --weighting scalar)" if r["weighting"] == "max_w" and r["mixing"] != "softmax" else None),
-    lambda r: (f"search space {r['space']} has no mixed edges for mixing/aux_skip/perturbation and no "
-               "search_head option; use space cell"
+    lambda r: (f"search space {r['space']} has no mixed edges for mixing/aux_skip/perturbation/carry_weights "
+               "and no search_head option; use space cell"
                if r["space"] != "cell" and (r["mixing"] != "softmax" or r["aux_skip"] or r["perturbation"]
-                                            or r["search_head"] != "pool") else None),
+                                            or r["carry_weights"] or r["search_head"] != "pool") else None),
     lambda r: (f"a perturbation offsets the weight step, which {r['strategy']} shares with the architecture "
                "step; use first_order, second_order or mixed_level without one_pass"
                if r["perturbation"] and (STRATEGIES.canonical(r["strategy"]) == "one_level"
