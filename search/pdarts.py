@@ -121,20 +121,6 @@ def next_stage_candidates(supernet: Supernet, keep: int, drop_none: bool = False
             for t in supernet.space.cell_types}
 
 
-def carry_alphas(previous: Supernet, current: Supernet) -> None:
-    """Start `current` (the next stage's supernet) from `previous`' alphas of the ops it kept, as DrNAS'
-    progressive search keeps the surviving ops' alphas (arXiv:2006.10355 sec. 2.4; the authors' `prune`);
-    P-DARTS starts each stage's alphas afresh. Edges and cell types match by position and name."""
-    with torch.no_grad():
-        for t in current.space.cell_types:
-            for e, (before, now) in enumerate(zip(previous.edge_candidates[t], current.edge_candidates[t])):
-                for j, op in enumerate(now):
-                    if op not in before:
-                        raise ZooError(f"carry_alphas: op {op!r} of edge {e} ({t}) was not searched in the "
-                                       "previous stage; a later stage may only keep ops")
-                    current.alphas[t][e, j] = previous.alphas[t][e, before.index(op)]
-
-
 def build_stage(space: SearchSpace, stage: Stage,
                 edge_candidates: Optional[Mapping[str, Sequence[Sequence[str]]]] = None,
                 **supernet_kw: Any) -> Supernet:

@@ -52,8 +52,8 @@ from .components import SCHEDULES, SPACES
 from .epoch import EpochMeter, autocast, check_finite, evaluate, to_device
 from .outputs import (RunPaths, arch_snapshot, default_out, epoch_line, format_cells, write_genotype,
                       write_history_files)
-from .pdarts import Stage, carry_alphas, next_stage_candidates
-from .stage_transfer import carry_arch_moments, carry_weights
+from .pdarts import Stage, next_stage_candidates
+from .stage_transfer import carry_alphas, carry_weights
 from .recipes import SearchRecipe, apply_overrides, get_recipe
 from .supernet import RECOMPUTE
 from .mixing import make_mixing, make_perturbation, make_regularizer
@@ -288,9 +288,6 @@ class SearchRun:
         # Each stage's supernet starts from (seed, stage), whether or not the run was resumed.
         torch.manual_seed(epoch_seed(self.opts.seed, index, 0, SUPERNET_INIT))
         supernet = SPACES.get(cfg.space).supernet(cfg, self.space, stage, self.info.num_classes, candidates).to(dev)
-        # Carried from the previous stage (DrNAS); a resumed stage's checkpoint then overwrites them with its own.
-        if previous is not None and cfg.carry_alphas:
-            carry_alphas(previous.supernet, supernet)
         if self.opts.recompute != "none":
             if not hasattr(supernet, "set_recompute"):
                 raise ZooError(f"search space {cfg.space!r}: its supernet cannot recompute activations; "
@@ -304,11 +301,13 @@ class SearchRun:
                                 weight_decay=cfg.w_wd, nesterov=cfg.w_nesterov)
         a_opt = torch.optim.Adam(supernet.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
                                  weight_decay=cfg.a_wd)
-        if previous is not None and cfg.carry_weights:  # weights, buffers and momentum; the same on every rank
+        # Carried from the previous stage (DrNAS), the same on every rank; a resumed stage's checkpoint then
+        # overwrites it all with its own.
+        if previous is not None and cfg.carry_alphas:
+            carry_alphas(previous.supernet, supernet, previous.a_opt, a_opt)
+        if previous is not None and cfg.carry_weights:
             widening = torch.Generator().manual_seed(epoch_seed(self.opts.seed, index, 0, WIDENING))
             carry_weights(previous.supernet, supernet, previous.w_opt, w_opt, generator=widening)
-        if previous is not None and cfg.carry_alphas:
-            carry_arch_moments(previous.supernet, supernet, previous.a_opt, a_opt)
         sched = self._schedule(w_opt, index)
         wrap = (lambda o: ddp.AllReduceOptimizer(o, ctx.world_size)) if ctx.enabled else (lambda o: o)
         beta_params = list(getattr(supernet, "betas", {}).values()) if cfg.beta_split else []

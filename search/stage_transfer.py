@@ -1,6 +1,6 @@
-"""What a stage hands to the next one beyond its alphas (`pdarts.carry_alphas`): its trained weights
-and the optimizers' state, as DrNAS' progressive search does (Chen et al., 'DrNAS: Dirichlet Neural
-Architecture Search', ICLR 2021, arXiv:2006.10355, sec. 2.4: "progressive learning").
+"""What a stage hands to the next one: its alphas, its trained weights and the optimizers' state,
+as DrNAS' progressive search does (Chen et al., 'DrNAS: Dirichlet Neural Architecture Search',
+ICLR 2021, arXiv:2006.10355, sec. 2.4: "progressive learning").
 
 Between its two stages the DrNAS authors' code (xiangning-chen/DrNAS, DARTS-space/train_search.py,
 net2wider.py, operations.py `wider`) keeps stage 1's supernet and
@@ -12,9 +12,10 @@ net2wider.py, operations.py `wider`) keeps stage 1's supernet and
     function); batch-norm running statistics are copied the same way;
   * gives the new SGD the old momentum buffers, widened with the same channel choice
     (`configure_optimizer`), and keeps the lr schedule (`lr_spans_stages` here);
-  * keeps the architecture's Adam, so its moments and step count continue (`carry_arch_moments`).
+  * keeps the architecture's Adam and the surviving ops' alphas, so their moments and step count
+    continue (`carry_alphas`).
 
-`carry_weights` does the same on the engine's supernets. Pruned ops are dropped here (the next
+`carry_weights` and `carry_alphas` do the same on the engine's supernets. Pruned ops are dropped here (the next
 stage builds only the kept ops; the authors keep the modules and give them weight 0). The
 authors draw a new random index for every layer pair of an op; here one random map per op and
 channel count is drawn, so a copied channel reads the same old channel in every layer of the op.
@@ -125,20 +126,40 @@ def carry_weights(previous: nn.Module, current: nn.Module, previous_opt: Optiona
     return len(names)
 
 
-def carry_arch_moments(previous: nn.Module, current: nn.Module, previous_opt: torch.optim.Optimizer,
-                       current_opt: torch.optim.Optimizer) -> None:
-    """The alphas' Adam state continues into the next stage: step count and both moments of the
-    kept ops (DrNAS keeps one architecture optimizer over its stages). Entries a ragged edge does not
-    have start at 0."""
+def kept_columns(previous: nn.Module, current: nn.Module, cell_type: str) -> list[list[int]]:
+    """Per edge of `cell_type`: the previous stage's alpha column of each op the current stage kept."""
+    out = []
+    for e, (before, now) in enumerate(zip(previous.edge_candidates[cell_type], current.edge_candidates[cell_type])):
+        missing = next((op for op in now if op not in before), None)
+        if missing is not None:
+            raise ZooError(f"carry_alphas: op {missing!r} of edge {e} ({cell_type}) was not searched in the "
+                           "previous stage; a later stage may only keep ops")
+        out.append([before.index(op) for op in now])
+    return out
+
+
+def _copy_columns(dst: torch.Tensor, src: torch.Tensor, columns: list[list[int]]) -> torch.Tensor:
+    for e, cols in enumerate(columns):
+        dst[e, :len(cols)] = src[e, cols]
+    return dst
+
+
+def carry_alphas(previous: nn.Module, current: nn.Module, previous_opt: Optional[torch.optim.Optimizer] = None,
+                 current_opt: Optional[torch.optim.Optimizer] = None) -> None:
+    """Start `current` (the next stage's supernet) from `previous`' alphas of the ops it kept, as DrNAS'
+    progressive search keeps the surviving ops' alphas (the authors' `prune`; P-DARTS starts each
+    stage's alphas afresh), and, given both architecture optimizers, continue their Adam state:
+    step count and the moments of the kept ops (DrNAS keeps one architecture optimizer over its
+    stages); entries a ragged edge does not have start at 0. Edges and cell types match by position
+    and name."""
     for t, alpha in current.alphas.items():
-        old = previous_opt.state.get(previous.alphas[t])
-        if not old:
-            continue  # no architecture step yet (a stage of weight-only epochs)
+        columns = kept_columns(previous, current, t)
+        with torch.no_grad():
+            _copy_columns(alpha, previous.alphas[t], columns)
+        old = previous_opt.state.get(previous.alphas[t]) if previous_opt is not None else None
+        if not old or current_opt is None:
+            continue  # no architecture step yet (a stage of weight-only epochs), or no optimizers given
         state = {"step": old["step"].clone() if torch.is_tensor(old["step"]) else old["step"]}
         for key in (k for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq") if k in old):
-            moment = torch.zeros_like(alpha)
-            for e, (before, now) in enumerate(zip(previous.edge_candidates[t], current.edge_candidates[t])):
-                for j, op in enumerate(now):
-                    moment[e, j] = old[key][e, before.index(op)]
-            state[key] = moment
+            state[key] = _copy_columns(torch.zeros_like(alpha), old[key], columns)
         current_opt.state[alpha] = state

@@ -131,7 +131,7 @@ def test_drnas_stages_widen_the_ops_from_k6_to_k4():
 
 
 def test_carry_alphas_copies_the_kept_ops_alphas_into_the_next_stage():
-    from zoo.search.pdarts import carry_alphas
+    from zoo.search.stage_transfer import carry_alphas
     space = SearchSpace(candidates=("none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"), nodes=1)
     first = Supernet(space, channels=4, layers=3, num_classes=3)
     with torch.no_grad():

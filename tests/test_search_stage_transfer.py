@@ -11,7 +11,7 @@ import torch
 from zoo.errors import ZooError
 from zoo.search import SearchSpace, Supernet
 from zoo.search.recipes import apply_overrides, get_recipe
-from zoo.search.stage_transfer import carry_arch_moments, carry_weights, channel_map, source_names, widen
+from zoo.search.stage_transfer import carry_alphas, carry_weights, channel_map, source_names, widen
 from search_helpers import comparable, search
 
 OPS = ("none", "skip_connect", "max_pool_3x3", "sep_conv_3x3", "dil_conv_3x3")
@@ -119,7 +119,7 @@ def test_the_alphas_adam_state_continues_for_the_kept_ops():
         p.grad = torch.arange(p.numel(), dtype=torch.float32).view_as(p)
     a1.step(), a1.step()
     a2 = torch.optim.Adam(second.arch_parameters(), lr=0.1)
-    carry_arch_moments(first, second, a1, a2)
+    carry_alphas(first, second, a1, a2)
     old, new = a1.state[first.alphas["normal"]], a2.state[second.alphas["normal"]]
     assert float(new["step"]) == 2.0
     # Kept ops dil_conv_3x3 (column 4 of OPS) and skip_connect (column 1), in that order.
@@ -127,7 +127,7 @@ def test_the_alphas_adam_state_continues_for_the_kept_ops():
     torch.testing.assert_close(new["exp_avg_sq"], old["exp_avg_sq"][:, [4, 1]])
     # A stage without an architecture step yet has no state to carry.
     a3 = torch.optim.Adam(second.arch_parameters(), lr=0.1)
-    carry_arch_moments(first, second, torch.optim.Adam(first.arch_parameters()), a3)
+    carry_alphas(first, second, torch.optim.Adam(first.arch_parameters()), a3)
     assert not a3.state
 
 
