@@ -44,14 +44,14 @@ import torch.nn.functional as F
 from torch.distributions import Dirichlet, kl_divergence
 
 from zoo.errors import ZooError
+from zoo.ops import DARTS_CANDIDATES_NO_NONE
 
 from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing, candidate_mask
 from .recipes import _DIGITS_STAGED, SearchRecipe, register_recipe
 
 DRNAS_STAGE_K = (6, 4)          # train_search.py `ks`
 DRNAS_STAGE_OPS = (7, 4)        # train_search.py `num_keeps` (7 = every op of the first stage)
-DRNAS_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-             "dil_conv_3x3", "dil_conv_5x5")  # DARTS-space/genotypes.py PRIMITIVES (no `none`)
+DRNAS_OPS = DARTS_CANDIDATES_NO_NONE  # DARTS-space/genotypes.py PRIMITIVES (no `none`)
 KL_SCALE = 1e-3                 # train_search.py --reg_scale default
 
 

@@ -57,6 +57,7 @@ import torch
 
 from zoo.errors import ZooError
 from zoo.genotype import NUM_CELL_INPUTS
+from zoo.ops import DARTS_CANDIDATES_NO_NONE
 
 from .discretize import RULES, SKIP, EdgeWeights, Node, _prune_unfed, best_op, select_edges
 from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing, candidate_mask
@@ -65,8 +66,7 @@ from .space import SearchSpace
 
 ZERO_ONE_WEIGHT = 10.0   # train_search.py --aux_loss_weight
 OP_THRESHOLD = 0.85      # train_search.py --op_threshold
-FAIR_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-            "dil_conv_3x3", "dil_conv_5x5")  # fairdarts/genotypes.py PRIMITIVES (no `none`)
+FAIR_OPS = DARTS_CANDIDATES_NO_NONE  # fairdarts/genotypes.py PRIMITIVES (no `none`)
 
 
 def refuse_softmax_over_inputs(space: SearchSpace, method: str, why: str) -> None:

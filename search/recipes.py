@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional
 
 from ..errors import ZooError, closest
 from ..genotype import DEFAULT_STAGES
-from ..ops import SHARPSEPCONV_CANDIDATES, get_op_set, op_set_names
+from ..ops import DARTS_CANDIDATES_NO_NONE, SHARPSEPCONV_CANDIDATES, get_op_set, op_set_names
 from ..settings import MAX_CHANNELS, MAX_LAYERS, Domain, Setting
 from .components import RULES, SCHEDULES, SPACES, STRATEGIES
 from .mixing import ARCH_REGULARIZERS, MIXINGS, PERTURBATIONS
@@ -210,8 +210,7 @@ RECIPES: dict[str, SearchRecipe] = {
         strategy_kwargs={"lam": 1.0}, eval_drop_path=0.2, digits=_DIGITS_SINGLE),
     "milenas_sc": SearchRecipe(
         name="milenas_sc", strategy="mixed_level", stretchable=True, nodes=6,
-        candidates=("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-                    "dil_conv_3x3", "dil_conv_5x5"),
+        candidates=DARTS_CANDIDATES_NO_NONE,
         source=("MiLeNAS-SC (Huang et al., 'Stretchable Cells Help DARTS Search Better', eqs. 9-18): "
                 "stretchable cells (topology variables beta, passive-aggressive regularizer lambda 10), "
                 "N = 9 nodes counted as DARTS counts its 7 (2 inputs, 6 intermediate, the output), as the zoo's milenas_sc_l* files do; DARTS ops without `none`, MiLeNAS mixed-level update (alpha, beta on L_train + "

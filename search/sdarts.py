@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.errors import ZooError
+from zoo.ops import DARTS_CANDIDATES_NO_NONE
 
 from .mixing import PERTURBATIONS, Perturbation, candidate_mask
 from .recipes import _DARTS_SOURCE, _DIGITS_SINGLE, SearchRecipe, register_recipe
@@ -194,8 +195,7 @@ PERTURBATIONS.register("random")(RandomPerturbation)
 PERTURBATIONS.register("adversarial")(AdversarialPerturbation)
 
 # The authors' DARTS space (sota/cnn/spaces.py s5): DARTS' ops without `none`.
-_SDARTS_OPS = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-               "dil_conv_3x3", "dil_conv_5x5")
+_SDARTS_OPS = DARTS_CANDIDATES_NO_NONE
 _SDARTS_SOURCE = ("(Chen & Hsieh, 'Stabilizing Differentiable Architecture Search via Perturbation-based "
                   "Regularization', ICML 2020, arXiv:2002.05283, sec. 4): the weights step on the softmax "
                   "weights plus a perturbation, clipped to [0, 1] and renormalized per edge; the alphas step "

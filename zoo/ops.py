@@ -190,6 +190,9 @@ def is_identity(module: nn.Module) -> bool:
 DARTS_CANDIDATES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
                     "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 
+# The 7 DARTS ops without `none`: the search space of the MiLeNAS-SC, SDARTS, Fair DARTS and DrNAS code.
+DARTS_CANDIDATES_NO_NONE = tuple(o for o in DARTS_CANDIDATES if o != "none")
+
 register_op_set("darts", candidates=DARTS_CANDIDATES,
                 description="DARTS (Liu et al. 2019) operations, also used by P-DARTS, PC-DARTS, MiLeNAS")
 
