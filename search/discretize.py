@@ -159,6 +159,24 @@ def cap_skips(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]], k: int
                 forced[weakest] = nxt[0]
 
 
+def swap_weak_skips(weights: EdgeWeights, ops: Mapping[int, str], max_skips: int, skip: str = SKIP,
+                    floor: Optional[float] = None) -> dict[int, str]:
+    """The skip cap on fixed edges ({edge: op}): while more than `max_skips` ops are skips, the weakest
+    skip (ties: the lower edge) gives its edge to the edge's next best op; the edge is dropped when
+    no op is left, or none reaches `floor`."""
+    ops = dict(ops)
+    w = {i: dict(weights[i]) for i in ops}
+    while sum(1 for op in ops.values() if op == skip) > max_skips:
+        weakest = min((i for i, op in ops.items() if op == skip), key=lambda i: (w[i][skip], i))
+        del w[weakest][skip]
+        nxt = best_op(w[weakest])
+        if nxt is None or (floor is not None and nxt[1] < floor):
+            del ops[weakest]
+        else:
+            ops[weakest] = nxt[0]
+    return ops
+
+
 def stretchable_cell(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]],
                      chosen: Mapping[int, Sequence[int]], nodes: int,
                      max_skips: Optional[int] = None, skip: str = SKIP,
@@ -180,16 +198,7 @@ def stretchable_cell(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]],
         if b is not None:
             ops[index[e]] = b[0]
     if max_skips is not None:
-        w = {i: dict(weights[i]) for i in ops}
-        while sum(1 for op in ops.values() if op == skip) > max_skips:
-            cands = [i for i, op in ops.items() if op == skip]
-            weakest = min(cands, key=lambda i: (w[i][skip], i))
-            del w[weakest][skip]
-            nxt = best_op(w[weakest])
-            if nxt is None:
-                del ops[weakest]
-            else:
-                ops[weakest] = nxt[0]
+        ops = swap_weak_skips(weights, ops, max_skips, skip)
     cell: list[Node] = [[] for _ in range(nodes)]
     for i in sorted(ops):
         target, src = edge_list[i]

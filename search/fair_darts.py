@@ -59,7 +59,7 @@ from zoo.errors import ZooError
 from zoo.genotype import NUM_CELL_INPUTS
 from zoo.ops import DARTS_CANDIDATES_NO_NONE
 
-from .discretize import RULES, SKIP, EdgeWeights, Node, _prune_unfed, best_op, select_edges
+from .discretize import RULES, EdgeWeights, Node, _prune_unfed, best_op, select_edges, swap_weak_skips
 from .mixing import ARCH_REGULARIZERS, MIXINGS, ArchRegularizer, Mixing, candidate_mask
 from .recipes import _DIGITS_SINGLE, SearchRecipe, register_recipe
 from .space import SearchSpace
@@ -145,7 +145,7 @@ class ThresholdRule:
                 if w >= self.threshold:
                     kept[e] = op
         if max_skips is not None:
-            kept = self._cap_skips(weights, kept, max_skips)
+            kept = swap_weak_skips(weights, kept, max_skips, floor=self.threshold)
         if not kept:
             kept = self._strongest_input_pair(weights, edge_list)
         cell: list[Node] = [[] for _ in range(space.nodes)]
@@ -154,19 +154,6 @@ class ThresholdRule:
             target, src = edge_list[e]
             cell[target - NUM_CELL_INPUTS].append((kept[e], src))
         return _prune_unfed(cell)
-
-    def _cap_skips(self, weights: EdgeWeights, kept: dict[int, str], max_skips: int) -> dict[int, str]:
-        kept = dict(kept)
-        w = {e: dict(weights[e]) for e in kept}
-        while sum(op == SKIP for op in kept.values()) > max_skips:
-            weakest = min((e for e, op in kept.items() if op == SKIP), key=lambda e: (w[e][SKIP], e))
-            del w[weakest][SKIP]
-            nxt = best_op(w[weakest])
-            if nxt is None or nxt[1] < self.threshold:
-                del kept[weakest]
-            else:
-                kept[weakest] = nxt[0]
-        return kept
 
     @staticmethod
     def _strongest_input_pair(weights: EdgeWeights, edge_list: Sequence[tuple[int, int]]) -> dict[int, str]:
