@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue as queue_module
-import resource
-import sys
 import time
 from typing import Any, Optional, Sequence
 
 import torch
 
 from zoo.errors import ZooError, closest
-from zoo.runtime import resolve_device
+from zoo.runtime import peak_rss_mib, resolve_device
 from zoo.speed_options import autocast, prepare_model
 from zoo.search import SearchSpace, Supernet, make_strategy
 
@@ -54,11 +52,6 @@ def _rss_mib() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _peak_rss_mib() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / (1024 * 1024) if sys.platform == "darwin" else kb / 1024
 
 
 def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int = 2, warmup: int = 1,
@@ -109,7 +102,7 @@ def measure_step(strategy: str = "first_order", device: str = "cpu", steps: int 
         peak = torch.cuda.max_memory_allocated() / 2 ** 20
         name = torch.cuda.get_device_name(dev)
     else:
-        peak = _peak_rss_mib() - base_rss
+        peak = peak_rss_mib() - base_rss
         name = f"CPU ({torch.get_num_threads()} threads)"
     return {
         "config": config, "strategy": strategy, "device": device, "device_name": name, "amp": bool(amp),

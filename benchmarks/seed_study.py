@@ -26,7 +26,6 @@ import concurrent.futures
 import dataclasses
 import json
 import multiprocessing
-import resource
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ from zoo.errors import ZooError
 from zoo.genotype import Genotype
 from zoo.models import resolve_genotype
 from zoo.ops import get_op_set
-from zoo.runtime import first_line, resolve_device
+from zoo.runtime import first_line, peak_rss_mib, resolve_device
 from zoo.search import get_recipe, run_search
 from zoo.settings import Domain, Setting
 
@@ -173,8 +172,7 @@ class SeedJob:
 def _peak_memory_mib(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2 ** 20, "torch.cuda.max_memory_allocated"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / (2 ** 20 if sys.platform == "darwin" else 2 ** 10), "peak RSS of the job's process"
+    return peak_rss_mib(), "peak RSS of the job's process"
 
 
 def _search(job: SeedJob, device: torch.device) -> dict[str, Any]:
